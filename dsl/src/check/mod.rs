@@ -1,0 +1,50 @@
+//! Syntax tree to plan: every check the language makes, in passes from the single block to the
+//! whole pipeline. All problems are reported, not only the first.
+
+mod alerts;
+mod blocks;
+mod connectors;
+mod graph;
+mod labels;
+mod sinks;
+mod streams;
+mod suggest;
+mod usage;
+mod values;
+
+pub use values::EnvLookup;
+
+use crate::diagnostics::Diagnostic;
+use crate::plan::Plan;
+use crate::syntax::ast::File;
+
+/// The outcome of checking a file: a plan when there are no errors, and every diagnostic (errors
+/// and warnings) in file order.
+#[derive(Debug)]
+pub struct Checked {
+    /// The plan, when the file has no errors.
+    pub plan: Option<Plan>,
+    /// Errors and warnings, in the order of their place in the file.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Checks a parsed file. `env` reads environment variables for `env()` without defaults.
+pub fn check(file: &File, env: EnvLookup) -> Checked {
+    let mut diagnostics = Vec::new();
+    let declared = blocks::declare(&file.blocks, env, &mut diagnostics);
+    let mut graph = graph::Graph::new(&declared, &file.unparsed, &mut diagnostics);
+    let sources = streams::sources(&mut graph, &mut diagnostics);
+    let rollups = streams::rollups(&mut graph, &mut diagnostics);
+    let sinks = sinks::sinks(&mut graph, &mut diagnostics);
+    let alerts = alerts::rules(&mut graph, &mut diagnostics);
+    if file.unparsed.is_empty() {
+        usage::warnings(&graph, &file.blocks, &mut diagnostics);
+    }
+    let plan = (!diagnostics.iter().any(Diagnostic::is_error)).then_some(Plan {
+        sources,
+        rollups,
+        alerts,
+        sinks,
+    });
+    Checked { plan, diagnostics }
+}

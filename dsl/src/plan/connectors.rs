@@ -1,0 +1,160 @@
+//! The settings of each source and sink kind, as the schema in `crate::schema` declares them.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Duration, Text};
+
+/// Where a source's samples come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SourceConnector {
+    /// A simulated fleet.
+    Generator(GeneratorSource),
+    /// A Kafka topic.
+    Kafka(KafkaSource),
+    /// A file of JSON lines.
+    File(FileSource),
+}
+
+/// A simulated fleet of `hosts` × `metrics` series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratorSource {
+    /// Simulated hosts.
+    pub hosts: u64,
+    /// Metrics per host.
+    pub metrics: u64,
+    /// How often each series reports.
+    pub interval: Duration,
+    /// Wall-clock or as fast as possible.
+    pub pace: Pace,
+    /// Event time replayed before following the clock.
+    pub history: Duration,
+    /// The same seed gives the same samples.
+    pub seed: u64,
+}
+
+impl GeneratorSource {
+    /// The labels of every generated sample.
+    pub const LABELS: [&'static str; 5] =
+        ["metric_name", "host", "region", "environment", "service"];
+}
+
+/// How fast a generator produces event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pace {
+    /// Follow the wall clock.
+    Realtime,
+    /// As fast as the pipeline consumes.
+    Max,
+}
+
+/// How messages are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `{"metric_name": …, "timestamp": MILLIS, "value": …, "labels": {…}}`.
+    Json,
+}
+
+/// A Kafka topic of samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaSource {
+    /// Bootstrap servers.
+    pub brokers: Text,
+    /// The topic.
+    pub topic: Text,
+    /// The consumer group that stores offsets.
+    pub group: Text,
+    /// Message encoding.
+    pub format: Format,
+    /// Where malformed messages go.
+    pub dead_letter: Option<Text>,
+    /// Larger messages are malformed.
+    pub max_message_size: u64,
+    /// librdkafka settings.
+    pub options: Vec<(String, Text)>,
+    /// When a quiet partition stops holding event time back.
+    pub idle_timeout: Duration,
+}
+
+/// A file of JSON-lines samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileSource {
+    /// The file.
+    pub path: Text,
+    /// Line encoding.
+    pub format: Format,
+}
+
+/// Where a sink writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SinkConnector {
+    /// Standard output.
+    Console,
+    /// A JSON-lines file.
+    File(FileSink),
+    /// PostgreSQL or TimescaleDB.
+    Timescale(TimescaleSink),
+    /// ClickHouse.
+    #[serde(rename = "clickhouse")]
+    ClickHouse(ClickHouseSink),
+    /// Alertmanager.
+    Alertmanager(AlertmanagerSink),
+    /// A Kafka topic.
+    Kafka(KafkaSink),
+}
+
+/// A JSON-lines file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileSink {
+    /// The file.
+    pub path: Text,
+}
+
+/// Raw samples into PostgreSQL or TimescaleDB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimescaleSink {
+    /// Connection URL.
+    pub url: Text,
+    /// The table.
+    pub table: Text,
+    /// Time span of one chunk or partition.
+    pub chunk: Duration,
+    /// Compress chunks older than this.
+    pub compress_after: Option<Duration>,
+    /// Drop data older than this.
+    pub retention: Option<Duration>,
+}
+
+/// Rollup windows into ClickHouse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClickHouseSink {
+    /// HTTP URL.
+    pub url: Text,
+    /// The table.
+    pub table: Text,
+    /// Its database.
+    pub database: Text,
+    /// Delete rows older than this.
+    pub ttl: Option<Duration>,
+}
+
+/// Alert transitions into Alertmanager.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertmanagerSink {
+    /// Base URL.
+    pub url: Text,
+}
+
+/// A stream into a Kafka topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaSink {
+    /// Bootstrap servers.
+    pub brokers: Text,
+    /// The topic.
+    pub topic: Text,
+    /// librdkafka settings.
+    pub options: Vec<(String, Text)>,
+}

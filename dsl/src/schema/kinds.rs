@@ -1,0 +1,412 @@
+//! The tables: every source, sink, rollup and alert property.
+
+use super::{BlockKind, Default, KindSpec, PropType, Property, Shape};
+
+const fn property(
+    name: &'static str,
+    ty: PropType,
+    default: Default,
+    doc: &'static str,
+) -> Property {
+    Property {
+        name,
+        ty,
+        default,
+        statement: false,
+        doc,
+    }
+}
+
+const fn statement(
+    name: &'static str,
+    ty: PropType,
+    default: Default,
+    doc: &'static str,
+) -> Property {
+    Property {
+        name,
+        ty,
+        default,
+        statement: true,
+        doc,
+    }
+}
+
+const fn lateness(default: &'static str) -> Property {
+    property(
+        "lateness",
+        PropType::Duration,
+        Default::Value(default),
+        "How far behind the newest event time a sample may arrive and still count. Later samples are counted and sent to the late path, never dropped silently.",
+    )
+}
+
+const STEP: Property = property(
+    "step",
+    PropType::Duration,
+    Default::Value("15s"),
+    "The evaluation step of alert rules that read this source: rules are evaluated each time event time passes a multiple of it.",
+);
+
+const LABELS: Property = property(
+    "labels",
+    PropType::Labels,
+    Default::Absent,
+    "The labels messages carry besides `metric_name`. When given, rollups and alerts may only use these; when absent, any label is accepted.",
+);
+
+const FORMAT: Property = property(
+    "format",
+    PropType::Word(&["json"]),
+    Default::Value("json"),
+    "Message encoding: `json` is `{\"metric_name\": …, \"timestamp\": MILLIS, \"value\": …, \"labels\": {…}}`.",
+);
+
+const FROM: Property = property(
+    "from",
+    PropType::Stream,
+    Default::Required,
+    "The stream this sink writes: a source, a rollup, or `alerts`.",
+);
+
+const KAFKA_OPTIONS: Property = property(
+    "options",
+    PropType::Map,
+    Default::Absent,
+    "librdkafka settings passed through, such as `{ \"security.protocol\" = \"SASL_SSL\" }`.",
+);
+
+/// The kinds of `source` blocks.
+pub static SOURCES: &[KindSpec] = &[
+    KindSpec {
+        block: BlockKind::Source,
+        name: "generator",
+        doc: "Simulates a fleet: `hosts` × `metrics` series reporting every `interval`, with labels `host`, `region`, `environment` and `service`. CPU drifts and spikes on a few hosts, counters grow and sometimes reset, and a few hosts go silent, so that alerts have something to find. Needs no external service.",
+        properties: &[
+            property(
+                "hosts",
+                PropType::Count,
+                Default::Value("1000"),
+                "Simulated hosts.",
+            ),
+            property(
+                "metrics",
+                PropType::Count,
+                Default::Value("50"),
+                "Metrics per host. The first ones are named (`cpu_usage_percent`, `memory_used_bytes`, `http_requests_total`, `http_errors_total`, `heartbeat`, …); the rest are generic gauges.",
+            ),
+            property(
+                "interval",
+                PropType::Duration,
+                Default::Value("15s"),
+                "How often each series reports.",
+            ),
+            property(
+                "pace",
+                PropType::Word(&["realtime", "max"]),
+                Default::Value("realtime"),
+                "`realtime` follows the wall clock; `max` produces event time as fast as the pipeline consumes it.",
+            ),
+            property(
+                "history",
+                PropType::Duration,
+                Default::Value("10m"),
+                "With `pace = realtime`, the event time replayed at full speed before following the clock, so that windows close and alerts fire at once.",
+            ),
+            property(
+                "seed",
+                PropType::Natural,
+                Default::Value("1"),
+                "The same seed gives the same samples.",
+            ),
+            lateness("0s"),
+            property(
+                "step",
+                PropType::Duration,
+                Default::Derived("the source's `interval`"),
+                STEP.doc,
+            ),
+        ],
+        accepts: &[],
+    },
+    KindSpec {
+        block: BlockKind::Source,
+        name: "kafka",
+        doc: "Reads JSON samples from a Kafka topic. Partitions are assigned statically to workers; the consumer group stores offsets, committed only once every sink has made the data durable.",
+        properties: &[
+            property(
+                "brokers",
+                PropType::Text,
+                Default::Required,
+                "Bootstrap servers, `host:port` separated by commas.",
+            ),
+            property(
+                "topic",
+                PropType::Text,
+                Default::Required,
+                "The topic to read.",
+            ),
+            property(
+                "group",
+                PropType::Text,
+                Default::Required,
+                "The consumer group that stores committed offsets.",
+            ),
+            FORMAT,
+            property(
+                "dead_letter",
+                PropType::Text,
+                Default::Absent,
+                "A topic that receives malformed messages with the reason in a header. Without it they are counted and logged.",
+            ),
+            property(
+                "max_message_size",
+                PropType::Size,
+                Default::Value("1MB"),
+                "Larger messages are treated as malformed.",
+            ),
+            KAFKA_OPTIONS,
+            LABELS,
+            lateness("10s"),
+            property(
+                "idle_timeout",
+                PropType::Duration,
+                Default::Value("30s"),
+                "A partition that has sent nothing for this long stops holding event time back.",
+            ),
+            STEP,
+        ],
+        accepts: &[],
+    },
+    KindSpec {
+        block: BlockKind::Source,
+        name: "file",
+        doc: "Reads samples from a file of JSON lines, one message per line, then ends. For replaying captures and for tests.",
+        properties: &[
+            property(
+                "path",
+                PropType::Text,
+                Default::Required,
+                "The file to read.",
+            ),
+            FORMAT,
+            LABELS,
+            lateness("0s"),
+            STEP,
+        ],
+        accepts: &[],
+    },
+];
+
+/// The kinds of `sink` blocks.
+pub static SINKS: &[KindSpec] = &[
+    KindSpec {
+        block: BlockKind::Sink,
+        name: "console",
+        doc: "Prints a stream to standard output, one line per sample, window or alert transition.",
+        properties: &[FROM],
+        accepts: &[Shape::Samples, Shape::Rollups, Shape::Alerts],
+    },
+    KindSpec {
+        block: BlockKind::Sink,
+        name: "file",
+        doc: "Appends a stream to a file as JSON lines, one object per sample, closed window or alert transition, flushed as windows close.",
+        properties: &[
+            FROM,
+            property(
+                "path",
+                PropType::Text,
+                Default::Required,
+                "The file to append to; its directory is created.",
+            ),
+        ],
+        accepts: &[Shape::Samples, Shape::Rollups, Shape::Alerts],
+    },
+    KindSpec {
+        block: BlockKind::Sink,
+        name: "timescale",
+        doc: "Writes raw samples to PostgreSQL with binary COPY: a TimescaleDB hypertable with compression and retention policies when the extension is installed, otherwise native time partitions dropped at retention.",
+        properties: &[
+            FROM,
+            property(
+                "url",
+                PropType::Url,
+                Default::Required,
+                "`postgres://user:password@host:port/database`; the password is never printed.",
+            ),
+            property(
+                "table",
+                PropType::Text,
+                Default::Required,
+                "The table, created when missing.",
+            ),
+            property(
+                "chunk",
+                PropType::Duration,
+                Default::Value("1h"),
+                "The time span of one chunk or partition.",
+            ),
+            property(
+                "compress_after",
+                PropType::Duration,
+                Default::Absent,
+                "Compress chunks older than this (TimescaleDB only).",
+            ),
+            property(
+                "retention",
+                PropType::Duration,
+                Default::Absent,
+                "Drop data older than this.",
+            ),
+        ],
+        accepts: &[Shape::Samples],
+    },
+    KindSpec {
+        block: BlockKind::Sink,
+        name: "clickhouse",
+        doc: "Writes closed rollup windows to a ClickHouse ReplacingMergeTree table keyed by series and window, so that a replay after a crash writes nothing twice.",
+        properties: &[
+            FROM,
+            property(
+                "url",
+                PropType::Url,
+                Default::Required,
+                "The HTTP interface, such as `http://127.0.0.1:8123`; a password is never printed.",
+            ),
+            property(
+                "table",
+                PropType::Text,
+                Default::Required,
+                "The table, created when missing.",
+            ),
+            property(
+                "database",
+                PropType::Text,
+                Default::Value("\"default\""),
+                "The database of the table.",
+            ),
+            property(
+                "ttl",
+                PropType::Duration,
+                Default::Absent,
+                "Delete rows older than this (servers that support TTL).",
+            ),
+        ],
+        accepts: &[Shape::Rollups],
+    },
+    KindSpec {
+        block: BlockKind::Sink,
+        name: "alertmanager",
+        doc: "Posts alert transitions to Alertmanager's v2 API, with the rule's labels and annotations, `startsAt` and, when resolved, `endsAt`.",
+        properties: &[
+            FROM,
+            property(
+                "url",
+                PropType::Url,
+                Default::Required,
+                "Alertmanager's base URL, such as `http://127.0.0.1:9093`.",
+            ),
+        ],
+        accepts: &[Shape::Alerts],
+    },
+    KindSpec {
+        block: BlockKind::Sink,
+        name: "kafka",
+        doc: "Writes a stream to a Kafka topic as JSON messages keyed by series or alert group.",
+        properties: &[
+            FROM,
+            property(
+                "brokers",
+                PropType::Text,
+                Default::Required,
+                "Bootstrap servers, `host:port` separated by commas.",
+            ),
+            property(
+                "topic",
+                PropType::Text,
+                Default::Required,
+                "The topic to write.",
+            ),
+            KAFKA_OPTIONS,
+        ],
+        accepts: &[Shape::Samples, Shape::Rollups, Shape::Alerts],
+    },
+];
+
+/// `rollup NAME from STREAM[{matchers}] { … }`.
+pub static ROLLUP: KindSpec = KindSpec {
+    block: BlockKind::Rollup,
+    name: "rollup",
+    doc: "Aggregates a stream into event-time windows. A rollup of a source reads raw samples; a rollup of another rollup (a cascade) merges its closed windows, never re-reading raw samples. Matchers after the input, as in `from metrics{environment=\"prod\"}`, keep only matching series.",
+    properties: &[
+        property(
+            "window",
+            PropType::Window,
+            Default::Required,
+            "`tumble(SIZE)` or `hop(SIZE, SLIDE)`, aligned to the Unix epoch. A window closes, once, when event time passes its end plus the source's `lateness`.",
+        ),
+        property(
+            "by",
+            PropType::Labels,
+            Default::Derived(
+                "a cascade keeps its input's labels; a rollup of a source keeps every series apart",
+            ),
+            "The labels that identify a group; series with equal values of these labels are aggregated together. `metric_name` is a label.",
+        ),
+        property(
+            "aggs",
+            PropType::Aggregates,
+            Default::Derived(
+                "a cascade keeps its input's aggregates; a rollup of a source computes `[count, sum, min, max, avg]`",
+            ),
+            "The aggregates written for each group and window.",
+        ),
+    ],
+    accepts: &[Shape::Samples, Shape::Rollups],
+};
+
+/// `alert NAME { when … }`.
+pub static ALERT: KindSpec = KindSpec {
+    block: BlockKind::Alert,
+    name: "alert",
+    doc: "A rule evaluated at every step of its input. Each group of the condition is inactive, pending, firing or resolved; only changes leave the pipeline, on the built-in `alerts` stream.",
+    properties: &[
+        statement(
+            "when",
+            PropType::Condition,
+            Default::Required,
+            "The condition, such as `avg(cpu_usage_percent) over 5m by host > 90`.",
+        ),
+        statement(
+            "for",
+            PropType::Duration,
+            Default::Value("0s"),
+            "How long the condition must hold before the alert fires; until then it is pending.",
+        ),
+        statement(
+            "keep_firing_for",
+            PropType::Duration,
+            Default::Value("0s"),
+            "How long a firing alert keeps firing after the condition stops holding, so that a flapping condition does not notify again and again.",
+        ),
+        statement(
+            "labels",
+            PropType::Map,
+            Default::Absent,
+            "Labels added to the alert, such as `{ severity = \"critical\" }`. Values may use templates.",
+        ),
+        statement(
+            "annotations",
+            PropType::Map,
+            Default::Absent,
+            "Annotations, such as `{ summary = \"CPU on {{ host }} is {{ value }}%\" }`. Templates may name the group's labels, `value` and `alertname`; `{{ $labels.host }}` and `{{ $value }}` work too.",
+        ),
+        property(
+            "from",
+            PropType::Stream,
+            Default::Derived("the file's only source"),
+            "The stream the rule reads: a source, or a tumbling rollup that keeps the aggregates the rule needs.",
+        ),
+    ],
+    accepts: &[Shape::Samples, Shape::Rollups],
+};

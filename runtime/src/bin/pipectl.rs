@@ -1,0 +1,5 @@
+//! `pipectl`: validate, format, plan and run `.pipe` pipelines.
+
+fn main() -> std::process::ExitCode {
+    pipe_runtime::cli::main()
+}
