@@ -19,7 +19,7 @@ fn expected_codes(source: &str, path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn each_invalid_file_renders_as_snapshotted_with_the_expected_codes() {
+fn renders() {
     insta::glob!("invalid/*.pipe", |path| {
         let source = std::fs::read_to_string(path).unwrap();
         let compiled = support::compile_for_test(&source);

@@ -36,8 +36,9 @@ pub fn sources(graph: &mut Graph, diagnostics: &mut Vec<Diagnostic>) -> Vec<plan
             .or(interval)
             .unwrap_or(Duration(15_000));
         let positive = ["interval", "step"]
+            .map(|name| positive(declared, name, diagnostics))
             .iter()
-            .all(|name| positive(declared, name, diagnostics));
+            .all(|&ok| ok);
         let labels = match spec.name {
             "generator" => LabelSet::Known(GeneratorSource::LABELS.map(String::from).to_vec()),
             _ => match settings.labels("labels") {
@@ -65,7 +66,7 @@ pub fn sources(graph: &mut Graph, diagnostics: &mut Vec<Diagnostic>) -> Vec<plan
             root_source: name.clone(),
             step,
         };
-        graph.set_info(&name, Some(info));
+        graph.set_info(&name, positive.then_some(info));
         if declared.valid && positive {
             planned.push(plan::Source {
                 name,

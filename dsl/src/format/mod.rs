@@ -103,6 +103,7 @@ impl Printer<'_> {
             let last = &body.entries[line.end - 1];
             self.leading_comments(first.span.start, indent + 1);
             self.gap(self.lines.line(first.span.start));
+            self.interior_comments(&body.entries[line.clone()], indent + 1);
             self.indent(indent + 1);
             for (index, entry) in body.entries[line.clone()].iter().enumerate() {
                 if index > 0 {
@@ -133,10 +134,11 @@ impl Printer<'_> {
         let mut lines = Vec::new();
         let mut start = 0;
         for index in 0..body.entries.len() {
-            let ends_line = body
-                .separators
-                .get(index)
-                .is_none_or(|sep| sep.newlines > 0);
+            let ends_line = index + 1 == body.entries.len()
+                || body
+                    .separators
+                    .get(index)
+                    .is_some_and(|sep| sep.newlines > 0);
             if ends_line {
                 lines.push(start..index + 1);
                 start = index + 1;
@@ -249,6 +251,26 @@ impl Printer<'_> {
             self.out.push_str(&comment.text);
             self.out.push('\n');
             self.last_line = self.last_line.max(line);
+            self.next_comment += 1;
+        }
+    }
+
+    /// Prints, before a line of entries, the comments inside their values (a comment inside a
+    /// list, say), since values are printed on one line; comments inside multi-line maps stay
+    /// where they are, printed with the map.
+    fn interior_comments(&mut self, entries: &[Entry], indent: usize) {
+        let end = entries.last().map_or(0, |entry| entry.span.end);
+        while let Some(comment) = self.comments.get(self.next_comment) {
+            let at = comment.span.start;
+            let in_map = entries.iter().any(|entry| {
+                matches!(&entry.value.kind, ValueKind::Map(map) if map.multiline && map.span.start <= at && at < map.span.end)
+            });
+            if at >= end || in_map {
+                break;
+            }
+            self.indent(indent);
+            self.out.push_str(&comment.text);
+            self.out.push('\n');
             self.next_comment += 1;
         }
     }

@@ -138,11 +138,16 @@ fn rollup_node(plan: &Plan, rollup: &Rollup) -> Node {
             "pre-aggregate per worker → exchange by {group} → window state"
         ))
     };
-    let windows_per_sample = rollup.window.size().millis() / rollup.window.slide().millis().max(1);
+    let windows_per_input = rollup.window.size().millis() / rollup.window.slide().millis().max(1);
+    let input = if rollup.cascade {
+        "input window"
+    } else {
+        "sample"
+    };
     let state = rollup.state.kept().join(", ");
     node = node
         .detail(format!(
-            "state per group and open window: {state}; each sample updates {windows_per_sample} window(s)"
+            "state per group and open window: {state}; each {input} updates {windows_per_input} window(s)"
         ))
         .detail(format!(
             "emits once per window when event time passes its end; writes {}",

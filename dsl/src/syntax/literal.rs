@@ -93,13 +93,13 @@ pub fn quote(text: &str) -> String {
     out
 }
 
-/// A duration in the shortest form the language reads, such as `1h30m` or `250ms`.
+/// A duration in the form people write, such as `1h30m`, `30d` or `250ms` (weeks are read but
+/// never written: `365d` reads better than `52w1d`).
 pub fn format_duration(millis: u64) -> String {
     if millis == 0 {
         return "0s".to_string();
     }
-    const UNITS: [(u64, &str); 6] = [
-        (7 * 86_400_000, "w"),
+    const UNITS: [(u64, &str); 5] = [
         (86_400_000, "d"),
         (3_600_000, "h"),
         (60_000, "m"),
@@ -128,6 +128,7 @@ mod tests {
         assert_eq!(duration_millis("2w"), Ok(1_209_600_000));
         assert_eq!(format_duration(5_400_000), "1h30m");
         assert_eq!(format_duration(90_061_001), "1d1h1m1s1ms");
+        assert_eq!(format_duration(365 * 86_400_000), "365d");
         assert!(duration_millis("99999999999999999999d").is_err());
     }
 

@@ -6,6 +6,7 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest_derive::Parser;
 
 use super::ast::*;
+use super::chunk::comments;
 use super::literal;
 use super::syntax_error::syntax_error;
 use crate::diagnostics::{Code, Diagnostic};
@@ -25,6 +26,7 @@ pub fn parse_item(text: &str, offset: usize) -> Result<Block, Vec<Diagnostic>> {
         .find(|pair| pair.as_rule() == Rule::block)
         .expect("an item holds a block");
     let mut builder = Builder {
+        text,
         offset,
         errors: Vec::new(),
     };
@@ -41,6 +43,7 @@ pub fn parse_value(text: &str) -> Option<Value> {
     let pair = Grammar::parse(Rule::value_only, text).ok()?.next()?;
     let value = pair.into_inner().next()?;
     let mut builder = Builder {
+        text,
         offset: 0,
         errors: Vec::new(),
     };
@@ -50,14 +53,19 @@ pub fn parse_value(text: &str) -> Option<Value> {
 
 /// Turns pairs into nodes, shifting spans to file offsets and collecting literal errors (such as
 /// a duration too large to represent).
-struct Builder {
+struct Builder<'t> {
+    text: &'t str,
     offset: usize,
     errors: Vec<Diagnostic>,
 }
 
-impl Builder {
+impl Builder<'_> {
+    /// Where a node stands. Pest's implicit skip before a trailing optional part is kept even
+    /// when the part is absent, so a pair can end in spaces and a comment: those are cut off.
     fn span(&self, pair: &Pair<Rule>) -> Span {
-        Span::from(pair.as_span()).shift(self.offset)
+        let span = pair.as_span();
+        let end = span.start() + code_len(&self.text[span.start()..span.end()]);
+        Span::new(span.start(), end).shift(self.offset)
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
@@ -229,7 +237,11 @@ impl Builder {
             .map_primary(|primary| self.primary(primary))
             .map_infix(|lhs, op, rhs| Expr::Binary {
                 op: binary_op(op.as_str()),
-                op_span: Span::from(op.as_span()).shift(offset),
+                op_span: Span::new(
+                    op.as_span().start(),
+                    op.as_span().start() + code_len(op.as_str()),
+                )
+                .shift(offset),
                 lhs: Box::new(lhs),
                 rhs: Box::new(rhs),
             })
@@ -313,6 +325,18 @@ impl Builder {
                 }
             })
             .collect()
+    }
+}
+
+/// The length of `text` without trailing whitespace and comments.
+fn code_len(text: &str) -> usize {
+    let mut code = text.trim_end();
+    loop {
+        let line_start = code.rfind('\n').map_or(0, |at| at + 1);
+        match comments(&code[line_start..]).first() {
+            Some(comment) => code = code[..line_start + comment.start].trim_end(),
+            None => return code.len(),
+        }
     }
 }
 

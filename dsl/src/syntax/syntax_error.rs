@@ -156,7 +156,7 @@ fn describe(rule: Rule) -> &'static str {
         Rule::item | Rule::value_only | Rule::EOI => "end of file",
         Rule::nl => "a new line",
         Rule::WHITESPACE | Rule::COMMENT => "a space",
-        Rule::infix => "an operator",
+        Rule::infix | Rule::label_end => "an operator",
         Rule::operand => "a number or a term such as `avg(metric) over 5m`",
         Rule::keyword | Rule::ident_char => "a name",
     }

@@ -24,15 +24,23 @@ pub fn run(files: &[PathBuf], deny_warnings: bool, style: Style) -> bool {
             .count();
         match &compiled.plan {
             Some(plan) if !(deny_warnings && warnings > 0) => println!(
-                "ok: {} ({} sources, {} rollups, {} alerts, {} sinks)",
+                "ok: {} ({}, {}, {}, {})",
                 path.display(),
-                plan.sources.len(),
-                plan.rollups.len(),
-                plan.alerts.len(),
-                plan.sinks.len()
+                count(plan.sources.len(), "source"),
+                count(plan.rollups.len(), "rollup"),
+                count(plan.alerts.len(), "alert rule"),
+                count(plan.sinks.len(), "sink")
             ),
             _ => all_valid = false,
         }
     }
     all_valid
+}
+
+fn count(number: usize, noun: &str) -> String {
+    if number == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{number} {noun}s")
+    }
 }
