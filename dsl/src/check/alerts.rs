@@ -13,7 +13,7 @@ use crate::syntax::ast::{self, BinaryOp, Ident, Term};
 use super::blocks::Declared;
 use super::graph::{Graph, Resolved, StreamInfo};
 use super::suggest::{did_you_mean, quoted_list};
-use super::values::unknown_aggregate;
+use super::values::{listed_twice, unknown_aggregate};
 use super::{labels, streams};
 
 /// Checks every alert rule and returns the valid ones.
@@ -329,25 +329,20 @@ impl Typer<'_, '_> {
             self.stream,
             self.diagnostics,
         );
-        let mut by: Vec<String> = Vec::new();
+        let mut by: Vec<&Ident> = Vec::new();
         for label in &term.by {
-            if by.contains(&label.name) {
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        Code::InvalidValue,
-                        label.span,
-                        format!("`{}` is listed twice", label.name),
-                    )
-                    .label("listed again here"),
-                );
+            if let Some(first) = by.iter().find(|seen| seen.name == label.name) {
+                self.diagnostics
+                    .push(listed_twice(&label.name, label.span, first.span));
                 sound = false;
                 continue;
             }
             if let Some(info) = self.info {
                 sound &= labels::require(label, info, self.stream, self.diagnostics);
             }
-            by.push(label.name.clone());
+            by.push(label);
         }
+        let by: Vec<String> = by.into_iter().map(|label| label.name.clone()).collect();
         if let (Some(aggregate), Some(info)) = (aggregate, self.info)
             && info.shape == Shape::Rollups
         {

@@ -209,7 +209,7 @@ fn properties(
             continue;
         }
         if let Some(setting) = coerce(&entry.value, property.ty, env, diagnostics) {
-            settings.insert(property.name, setting, entry.key.span);
+            settings.insert(property.name, setting, entry.key.span, entry.value.span);
         }
     }
     let missing: Vec<&str> = spec

@@ -87,7 +87,7 @@ fn positive(declared: &Declared, name: &str, diagnostics: &mut Vec<Diagnostic>) 
         .settings
         .as_ref()
         .expect("only blocks with settings are checked");
-    match (settings.duration(name), settings.span(name)) {
+    match (settings.duration(name), settings.value_span(name)) {
         (Some(Duration(0)), Some(span)) => {
             diagnostics.push(
                 Diagnostic::new(
@@ -217,7 +217,9 @@ fn rollup(
         }
     };
     let window = settings.window("window")?;
-    let window_span = settings.span("window").unwrap_or(declared.header_span());
+    let window_span = settings
+        .value_span("window")
+        .unwrap_or(declared.header_span());
     let cascade = info.shape == Shape::Rollups;
     let mut sound = true;
     if let Some(input_window) = info.window.filter(|_| cascade) {

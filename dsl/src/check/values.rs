@@ -46,7 +46,16 @@ pub enum Setting {
 #[derive(Debug, Clone)]
 pub struct Settings {
     spec: &'static KindSpec,
-    written: Vec<(&'static str, Setting, Span)>,
+    written: Vec<Written>,
+}
+
+/// A property as written: its value and where its key and value stand.
+#[derive(Debug, Clone)]
+struct Written {
+    name: &'static str,
+    setting: Setting,
+    key_span: Span,
+    value_span: Span,
 }
 
 impl Settings {
@@ -59,24 +68,41 @@ impl Settings {
     }
 
     /// Records a written property.
-    pub fn insert(&mut self, name: &'static str, setting: Setting, span: Span) {
-        self.written.push((name, setting, span));
+    pub fn insert(
+        &mut self,
+        name: &'static str,
+        setting: Setting,
+        key_span: Span,
+        value_span: Span,
+    ) {
+        self.written.push(Written {
+            name,
+            setting,
+            key_span,
+            value_span,
+        });
     }
 
-    /// Where a property was written.
+    fn written(&self, name: &str) -> Option<&Written> {
+        self.written.iter().find(|written| written.name == name)
+    }
+
+    /// Where a property's key was written.
     pub fn span(&self, name: &str) -> Option<Span> {
-        self.written
-            .iter()
-            .find(|(written, ..)| *written == name)
-            .map(|(_, _, span)| *span)
+        self.written(name).map(|written| written.key_span)
+    }
+
+    /// Where a property's value was written.
+    pub fn value_span(&self, name: &str) -> Option<Span> {
+        self.written(name).map(|written| written.value_span)
     }
 
     /// The written value, or else the schema's default value.
     pub fn get(&self, name: &str) -> Option<Setting> {
-        if let Some((_, setting, _)) = self.written.iter().find(|(written, ..)| *written == name) {
-            return Some(setting.clone());
+        match self.written(name) {
+            Some(written) => Some(written.setting.clone()),
+            None => self.spec.property(name).and_then(default_setting),
         }
-        self.spec.property(name).and_then(default_setting)
     }
 
     /// A string property.
@@ -333,15 +359,8 @@ impl Coercion<'_, '_> {
                 continue;
             };
             if let Some(first) = labels.iter().find(|label| &label.name == name) {
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        Code::InvalidValue,
-                        item.span,
-                        format!("`{name}` is listed twice"),
-                    )
-                    .label("listed again here")
-                    .also(first.span, "first listed here"),
-                );
+                self.diagnostics
+                    .push(listed_twice(name, item.span, first.span));
                 continue;
             }
             labels.push(Ident {
@@ -376,15 +395,7 @@ impl Coercion<'_, '_> {
                 continue;
             };
             if let Some((_, first)) = aggregates.iter().find(|(known, _)| *known == aggregate) {
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        Code::InvalidValue,
-                        item.span,
-                        format!("`{name}` is listed twice"),
-                    )
-                    .label("listed again here")
-                    .also(*first, "first listed here"),
-                );
+                self.diagnostics.push(listed_twice(name, item.span, *first));
                 continue;
             }
             aggregates.push((aggregate, item.span));
@@ -501,6 +512,17 @@ impl Coercion<'_, '_> {
         self.diagnostics.push(diagnostic);
         None
     }
+}
+
+/// The diagnostic for a name written twice in one list.
+pub fn listed_twice(name: &str, again: Span, first: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::InvalidValue,
+        again,
+        format!("`{name}` is listed twice"),
+    )
+    .label("listed again here")
+    .also(first, "first listed here")
 }
 
 /// The diagnostic for an aggregate name that does not exist.

@@ -6,7 +6,7 @@ mod kinds;
 mod reference;
 
 pub use kinds::{ALERT, ROLLUP, SINKS, SOURCES};
-pub use reference::reference_markdown;
+pub use reference::{aggregates_markdown, reference_markdown};
 
 /// The four kinds of blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

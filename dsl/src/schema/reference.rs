@@ -2,6 +2,21 @@
 //! exactly what the checker accepts.
 
 use super::{ALERT, Default, KindSpec, ROLLUP, SINKS, SOURCES};
+use crate::plan::Aggregate;
+
+/// The markdown table of aggregates, for rollups and alert conditions alike.
+pub fn aggregates_markdown() -> String {
+    let mut out =
+        String::from("| aggregate | what it is | window state it needs |\n|---|---|---|\n");
+    for aggregate in Aggregate::ALL {
+        out.push_str(&format!(
+            "| `{aggregate}` | {} | {} |\n",
+            aggregate.doc(),
+            aggregate.needs().kept().join(", ")
+        ));
+    }
+    out
+}
 
 /// The markdown of every block kind's properties.
 pub fn reference_markdown() -> String {

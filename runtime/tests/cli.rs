@@ -1,0 +1,221 @@
+//! `pipectl validate`, `fmt` and `plan` as a user runs them: exit codes, what is printed where.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn pipectl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args(["--color", "never"])
+        .args(args)
+        .env_remove("PIPE_CLI_TEST_VAR")
+        .output()
+        .unwrap()
+}
+
+fn pipeline(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipelines")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn validate_accepts_both_example_pipelines() {
+    let output = pipectl(&[
+        "validate",
+        &pipeline("quickstart.pipe"),
+        &pipeline("metrics.pipe"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("quickstart.pipe (1 source, 2 rollups, 3 alert rules, 2 sinks)"));
+    assert!(stdout.contains("metrics.pipe (1 source, 2 rollups, 0 alert rules, 4 sinks)"));
+    assert!(text(&output.stderr).contains("warning[W0001]: nothing reads the rollup `metrics_1h`"));
+}
+
+#[test]
+fn validate_fails_with_every_error_at_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "broken.pipe",
+        "source metrics from generator {\n  hots = 10\n}\nsink out to console { from = metrix }\n",
+    );
+    let output = pipectl(&["validate", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error[E0104]: unknown property `hots` for generator sources\n --> {}:2:3",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: did you mean `hosts`?"));
+    assert!(
+        stderr.contains(&format!("{}:4:30", file.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("is not valid: 2 errors"));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn validate_can_deny_warnings_and_reports_unreadable_files() {
+    let output = pipectl(&["validate", "--deny-warnings", &pipeline("quickstart.pipe")]);
+    assert_eq!(output.status.code(), Some(1));
+    let output = pipectl(&["validate", "/nonexistent/file.pipe"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("error: cannot read `/nonexistent/file.pipe`"));
+}
+
+#[test]
+fn validate_reads_env_defaults_and_requires_variables_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "env.pipe",
+        "source m from file { path = env(\"PIPE_CLI_TEST_VAR\") }\nsink s to console { from = m }\n",
+    );
+    let unset = pipectl(&["validate", file.to_str().unwrap()]);
+    assert_eq!(unset.status.code(), Some(1));
+    assert!(
+        text(&unset.stderr)
+            .contains("error[E0111]: environment variable `PIPE_CLI_TEST_VAR` is not set")
+    );
+    let set = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args(["validate", file.to_str().unwrap()])
+        .env("PIPE_CLI_TEST_VAR", "samples.jsonl")
+        .output()
+        .unwrap();
+    assert_eq!(set.status.code(), Some(0), "{}", text(&set.stderr));
+}
+
+#[test]
+fn fmt_check_accepts_canonical_files_and_shows_a_diff_for_others() {
+    let output = pipectl(&[
+        "fmt",
+        "--check",
+        &pipeline("quickstart.pipe"),
+        &pipeline("metrics.pipe"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    assert!(output.stdout.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let messy = "source m from generator {\nhosts=1\n}\n";
+    let file = write(dir.path(), "messy.pipe", messy);
+    let output = pipectl(&["fmt", "--check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).contains("-hosts=1\n+  hosts = 1\n"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        messy,
+        "--check changes nothing"
+    );
+}
+
+#[test]
+fn fmt_rewrites_in_place_and_then_checks_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "messy.pipe", "sink s to console {from=m}\n");
+    let output = pipectl(&["fmt", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "sink s to console { from = m }\n"
+    );
+    assert_eq!(
+        pipectl(&["fmt", "--check", file.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn fmt_reads_standard_input_and_refuses_syntax_errors() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args(["fmt", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sink s to console {from=m}")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(text(&output.stdout), "sink s to console { from = m }\n");
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = "source m from generator { hosts = = 1 }\n";
+    let file = write(dir.path(), "broken.pipe", broken);
+    let output = pipectl(&["fmt", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("error[E0001]"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), broken);
+}
+
+#[test]
+fn plan_prints_the_tree_and_the_json_plan() {
+    let output = pipectl(&["plan", &pipeline("quickstart.pipe")]);
+    assert_eq!(output.status.code(), Some(0));
+    let tree = text(&output.stdout);
+    assert!(tree.contains("├─ rollup metrics_1m  tumble(1m)"), "{tree}");
+    assert!(tree.contains("merge closed windows of metrics_1m (60 per window)"));
+
+    let output = pipectl(&["plan", "--format", "json", &pipeline("quickstart.pipe")]);
+    assert_eq!(output.status.code(), Some(0));
+    let printed: pipe_dsl::Plan = serde_json::from_slice(&output.stdout).unwrap();
+    let source = std::fs::read_to_string(pipeline("quickstart.pipe")).unwrap();
+    assert_eq!(Some(printed), pipe_dsl::compile(&source, &|_| None).plan);
+}
+
+#[test]
+fn plan_tree_hides_passwords_and_env_values_never_enter_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "secret.pipe",
+        "source m from generator {}\nsink s to timescale { from = m, url = \"postgres://app:hunter2@db/metrics\", table = \"raw\" }\nsink t to timescale { from = m, url = env(\"PIPE_CLI_TEST_VAR\", \"postgres://db/m\"), table = \"raw2\" }\n",
+    );
+    let tree = pipectl(&["plan", file.to_str().unwrap()]);
+    assert_eq!(tree.status.code(), Some(0));
+    let tree = text(&tree.stdout);
+    assert!(
+        tree.contains("postgres://app:***@db/metrics") && !tree.contains("hunter2"),
+        "{tree}"
+    );
+
+    let json = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args(["plan", "--format", "json", file.to_str().unwrap()])
+        .env("PIPE_CLI_TEST_VAR", "postgres://app:from-env-secret@db/m")
+        .output()
+        .unwrap();
+    let json = text(&json.stdout);
+    assert!(json.contains("\"var\": \"PIPE_CLI_TEST_VAR\""), "{json}");
+    assert!(
+        !json.contains("from-env-secret"),
+        "an environment value reached the plan: {json}"
+    );
+}
