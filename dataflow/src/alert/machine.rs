@@ -1,0 +1,220 @@
+//! The life of an alert: each (rule, group) is inactive, pending or firing, and only changes
+//! leave the pipeline.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::series::Labels;
+
+/// A change of an alert's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransitionKind {
+    /// Inactive to pending: the condition holds, `for` has not elapsed.
+    Pending,
+    /// To firing.
+    Firing,
+    /// Firing to inactive.
+    Resolved,
+    /// Pending to inactive, without having fired.
+    Cancelled,
+}
+
+impl TransitionKind {
+    /// The word shown to people.
+    pub fn word(self) -> &'static str {
+        match self {
+            TransitionKind::Pending => "pending",
+            TransitionKind::Firing => "firing",
+            TransitionKind::Resolved => "resolved",
+            TransitionKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Pending,
+    /// Firing; `cleared` is the first step at which the condition stopped holding, while
+    /// `keep_firing_for` keeps it firing.
+    Firing {
+        cleared: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Active {
+    phase: Phase,
+    /// When it became pending (or firing, with `for 0s`): Alertmanager's `startsAt`.
+    since: u64,
+    /// The latest value of the condition for the group.
+    value: f64,
+}
+
+/// A transition of one group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    /// What happened.
+    pub kind: TransitionKind,
+    /// When the alert became active.
+    pub since: u64,
+    /// The condition's value (the last one seen, for resolved and cancelled).
+    pub value: f64,
+}
+
+/// The alert states of one rule's groups.
+#[derive(Debug, Default)]
+pub struct Machine {
+    active: BTreeMap<Labels, Active>,
+}
+
+impl Machine {
+    /// Advances every group to step `at`, given the groups for which the condition holds.
+    pub fn step(
+        &mut self,
+        at: u64,
+        holding: &BTreeMap<Labels, f64>,
+        for_: u64,
+        keep_firing_for: u64,
+        mut emit: impl FnMut(&Labels, Change),
+    ) {
+        let mut finished = Vec::new();
+        for (group, active) in self.active.iter_mut() {
+            match (holding.get(group), active.phase) {
+                (Some(&value), Phase::Pending) => {
+                    active.value = value;
+                    if at - active.since >= for_ {
+                        active.phase = Phase::Firing { cleared: None };
+                        emit(group, change(TransitionKind::Firing, active));
+                    }
+                }
+                (Some(&value), Phase::Firing { .. }) => {
+                    active.value = value;
+                    active.phase = Phase::Firing { cleared: None };
+                }
+                (None, Phase::Pending) => {
+                    emit(group, change(TransitionKind::Cancelled, active));
+                    finished.push(group.clone());
+                }
+                (None, Phase::Firing { cleared }) => {
+                    let cleared = cleared.unwrap_or(at);
+                    if at - cleared >= keep_firing_for {
+                        emit(group, change(TransitionKind::Resolved, active));
+                        finished.push(group.clone());
+                    } else {
+                        active.phase = Phase::Firing {
+                            cleared: Some(cleared),
+                        };
+                    }
+                }
+            }
+        }
+        for group in finished {
+            self.active.remove(&group);
+        }
+        for (group, &value) in holding {
+            if self.active.contains_key(group) {
+                continue;
+            }
+            let phase = if for_ == 0 {
+                Phase::Firing { cleared: None }
+            } else {
+                Phase::Pending
+            };
+            let active = Active {
+                phase,
+                since: at,
+                value,
+            };
+            let kind = if for_ == 0 {
+                TransitionKind::Firing
+            } else {
+                TransitionKind::Pending
+            };
+            emit(group, change(kind, &active));
+            self.active.insert(group.clone(), active);
+        }
+    }
+
+    /// Ends every active alert, when its rule is removed.
+    pub fn end_all(&mut self, mut emit: impl FnMut(&Labels, Change)) {
+        for (group, active) in std::mem::take(&mut self.active) {
+            let kind = match active.phase {
+                Phase::Pending => TransitionKind::Cancelled,
+                Phase::Firing { .. } => TransitionKind::Resolved,
+            };
+            emit(&group, change(kind, &active));
+        }
+    }
+
+    /// How many groups are firing.
+    pub fn firing(&self) -> usize {
+        self.active
+            .values()
+            .filter(|active| matches!(active.phase, Phase::Firing { .. }))
+            .count()
+    }
+}
+
+fn change(kind: TransitionKind, active: &Active) -> Change {
+    Change {
+        kind,
+        since: active.since,
+        value: active.value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the machine over steps of 1, holding where `pattern` has `#`, and lists the changes.
+    fn run(pattern: &str, for_: u64, keep: u64) -> Vec<(u64, TransitionKind)> {
+        let mut machine = Machine::default();
+        let group = Labels::new([("host", "a")]);
+        let mut changes = Vec::new();
+        for (at, c) in pattern.chars().enumerate() {
+            let mut holding = BTreeMap::new();
+            if c == '#' {
+                holding.insert(group.clone(), 1.0);
+            }
+            machine.step(at as u64, &holding, for_, keep, |_, change| {
+                changes.push((at as u64, change.kind))
+            });
+        }
+        changes
+    }
+
+    use TransitionKind::*;
+
+    #[test]
+    fn for_delays_firing_and_a_short_blip_never_fires() {
+        assert_eq!(
+            run("..####..", 2, 0),
+            [(2, Pending), (4, Firing), (6, Resolved)]
+        );
+        assert_eq!(run("..##....", 2, 0), [(2, Pending), (4, Cancelled)]);
+    }
+
+    #[test]
+    fn zero_for_fires_at_once() {
+        assert_eq!(run(".#.", 0, 0), [(1, Firing), (2, Resolved)]);
+    }
+
+    #[test]
+    fn keep_firing_for_holds_a_flapping_alert() {
+        assert_eq!(run("#.#.#....", 0, 2), [(0, Firing), (7, Resolved)]);
+        assert_eq!(
+            run("#.#.#....", 0, 0),
+            [
+                (0, Firing),
+                (1, Resolved),
+                (2, Firing),
+                (3, Resolved),
+                (4, Firing),
+                (5, Resolved)
+            ]
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! A checked plan to operators: for each source a series stage, for each rollup a merge (and for
+//! cascades a cascade stage), for rules reading rollups an alert stage, and one evaluator.
+
+use std::collections::BTreeMap;
+
+use pipe_dsl::Plan;
+use timely::dataflow::Stream;
+use timely::dataflow::operators::Concatenate;
+use timely::dataflow::operators::vec::{Broadcast, Partition};
+
+use crate::alert::{StepRecord, Transition};
+use crate::operators::{
+    WindowResult, cascade, evaluate, merge_windows, rollup_alerts, series_stage,
+};
+use crate::rules::RuleUpdate;
+use crate::sample::SourceRecord;
+use crate::stage::{LocalRollup, SeriesStage};
+use crate::telemetry::{Telemetry, WorkerGauges};
+
+/// What a built plan produces.
+pub struct Outputs<'s> {
+    /// Closed windows of each rollup, by name.
+    pub rollups: BTreeMap<String, Stream<'s, u64, Vec<WindowResult>>>,
+    /// Alert transitions of every rule.
+    pub alerts: Stream<'s, u64, Vec<Transition>>,
+}
+
+/// Why a plan could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(pub String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Builds the plan over `sources` (a stream per source, by name) and the rules collection's
+/// updates, publishing figures to `telemetry`.
+pub fn build<'s>(
+    plan: &Plan,
+    sources: &BTreeMap<String, Stream<'s, u64, Vec<SourceRecord>>>,
+    rules: Stream<'s, u64, Vec<RuleUpdate>>,
+    telemetry: &Telemetry,
+) -> Result<Outputs<'s>, BuildError> {
+    let scope = rules.scope();
+    let rules = rules.broadcast();
+    let local = |index: usize| {
+        LocalRollup::new(index as u16, &plan.rollups[index]).ok_or_else(|| {
+            BuildError(format!(
+                "rollup `{}` has an invalid matcher",
+                plan.rollups[index].name
+            ))
+        })
+    };
+    let mut results: BTreeMap<String, Stream<'s, u64, Vec<WindowResult>>> = BTreeMap::new();
+    let mut steps: Vec<Stream<'s, u64, Vec<StepRecord>>> = Vec::new();
+
+    for source in &plan.sources {
+        let records = sources
+            .get(&source.name)
+            .ok_or_else(|| BuildError(format!("no stream for source `{}`", source.name)))?;
+        let readers: Vec<usize> = (0..plan.rollups.len())
+            .filter(|&i| !plan.rollups[i].cascade && plan.rollups[i].input == source.name)
+            .collect();
+        let locals = readers
+            .iter()
+            .map(|&i| local(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stage = SeriesStage::new(&source.name, source.step.millis(), locals);
+        let (partials, source_steps) = series_stage(
+            records.clone(),
+            rules.clone(),
+            stage,
+            WorkerGauges::new(telemetry),
+        );
+        steps.push(source_steps);
+        let positions: BTreeMap<u16, u64> = readers
+            .iter()
+            .enumerate()
+            .map(|(at, &i)| (i as u16, at as u64))
+            .collect();
+        let parts = partials.partition(readers.len().max(1) as u64, move |p| {
+            (positions[&p.rollup], p)
+        });
+        for (&index, part) in readers.iter().zip(parts) {
+            let rollup = &plan.rollups[index];
+            let merged = merge_windows(
+                part,
+                rollup.window.size().millis(),
+                WorkerGauges::new(telemetry),
+            );
+            results.insert(rollup.name.clone(), merged);
+        }
+    }
+
+    for (index, rollup) in plan.rollups.iter().enumerate().filter(|(_, r)| r.cascade) {
+        let input = results
+            .get(&rollup.input)
+            .ok_or_else(|| {
+                BuildError(format!(
+                    "rollup `{}` reads `{}`, built later",
+                    rollup.name, rollup.input
+                ))
+            })?
+            .clone();
+        let partials = cascade(input, local(index)?, WorkerGauges::new(telemetry));
+        let merged = merge_windows(
+            partials,
+            rollup.window.size().millis(),
+            WorkerGauges::new(telemetry),
+        );
+        results.insert(rollup.name.clone(), merged);
+    }
+
+    for rollup in plan
+        .rollups
+        .iter()
+        .filter(|r| plan.alerts.iter().any(|rule| rule.input == r.name))
+    {
+        let windows = results[&rollup.name].clone();
+        steps.push(rollup_alerts(
+            windows,
+            rules.clone(),
+            &rollup.name,
+            rollup.window.size().millis(),
+        ));
+    }
+
+    let alerts = evaluate(
+        scope.concatenate(steps),
+        rules,
+        WorkerGauges::new(telemetry),
+    );
+    Ok(Outputs {
+        rollups: results,
+        alerts,
+    })
+}

@@ -1,0 +1,14 @@
+//! The timely operators that the plan is built from; each file is one operator.
+
+mod cascade;
+mod evaluate;
+mod merge;
+mod rollup_alerts;
+mod series_stage;
+mod timing;
+
+pub use cascade::cascade;
+pub use evaluate::evaluate;
+pub use merge::{WindowResult, merge_windows};
+pub use rollup_alerts::rollup_alerts;
+pub use series_stage::series_stage;

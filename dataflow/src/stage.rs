@@ -1,0 +1,371 @@
+//! The first stage after a source: the series one worker owns, their samples in event-time order,
+//! each rollup's partial windows (pre-aggregated per worker before any exchange by group) and the
+//! step partials of the alert rules that read the source.
+//!
+//! Samples wait until the frontier passes them and are then taken in timestamp order, so that
+//! counter increases are computed between truly consecutive samples even when a source delivers
+//! them out of order within its lateness.
+
+use std::collections::BTreeMap;
+
+use pipe_dsl::plan::{Grouping, Rollup};
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use crate::alert::{PartialStore, StepClock, StepRecord};
+use crate::rules::{Matcher, RuleBook, RuleUpdate, compile_matchers};
+use crate::sample::{Sample, SourceRecord};
+use crate::series::{GroupId, IdMap, Labels, SeriesId};
+use crate::state::{RollupState, counter_delta};
+use crate::window::Windows;
+
+/// One worker's state of one group in one window of a rollup, sent to the group's owner when
+/// the window closes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollupPartial {
+    /// Which rollup of the plan.
+    pub rollup: u16,
+    /// The group.
+    pub group: GroupId,
+    /// The group's labels.
+    pub labels: Labels,
+    /// Window start.
+    pub start: u64,
+    /// The state.
+    pub state: RollupState,
+}
+
+/// A series one worker owns.
+#[derive(Debug)]
+struct SeriesSlot {
+    /// Its previous sample, for counter increases.
+    last: Option<(u64, f64)>,
+    /// Its group slot in each rollup, or `NO_GROUP` when the rollup's matchers leave it out.
+    groups: SmallVec<[u32; 2]>,
+}
+
+const NO_GROUP: u32 = u32::MAX;
+
+/// A rollup's open windows on one worker.
+#[derive(Debug)]
+pub struct LocalRollup {
+    index: u16,
+    windows: Windows,
+    grouping: Grouping,
+    matchers: Vec<Matcher>,
+    with_sketch: bool,
+    with_counter: bool,
+    groups: Vec<GroupSlot>,
+    by_id: IdMap<GroupId, u32>,
+    /// Window ends, with the group slots that have a window ending there.
+    closing: BTreeMap<u64, Vec<u32>>,
+}
+
+#[derive(Debug)]
+struct GroupSlot {
+    id: GroupId,
+    labels: Labels,
+    open: SmallVec<[(u64, RollupState); 1]>,
+}
+
+impl LocalRollup {
+    /// The open windows of rollup number `index` of a plan.
+    pub fn new(index: u16, rollup: &Rollup) -> Option<Self> {
+        Some(LocalRollup {
+            index,
+            windows: Windows::of(&rollup.window),
+            grouping: rollup.group.clone(),
+            matchers: compile_matchers(&rollup.matchers)?,
+            with_sketch: rollup.state.sketch,
+            with_counter: rollup.state.counter,
+            groups: Vec::new(),
+            by_id: IdMap::default(),
+            closing: BTreeMap::new(),
+        })
+    }
+
+    /// The group slot of a series or input group with these labels, or `NO_GROUP`.
+    fn slot_for(&mut self, labels: &Labels) -> u32 {
+        if !self.matchers.iter().all(|m| m.matches(labels)) {
+            return NO_GROUP;
+        }
+        let group_labels = match &self.grouping {
+            Grouping::Series => labels.clone(),
+            Grouping::Labels(names) => labels.project(names),
+        };
+        let id = group_labels.group_id();
+        *self.by_id.entry(id).or_insert_with(|| {
+            self.groups.push(GroupSlot {
+                id,
+                labels: group_labels,
+                open: SmallVec::new(),
+            });
+            (self.groups.len() - 1) as u32
+        })
+    }
+
+    /// The state of group slot `slot` in the window starting at `start`, opened when new.
+    #[inline]
+    fn window(&mut self, slot: u32, start: u64) -> &mut RollupState {
+        let group = &mut self.groups[slot as usize];
+        let at = match group.open.iter().position(|(s, _)| *s == start) {
+            Some(at) => at,
+            None => {
+                group.open.push((start, RollupState::default()));
+                self.closing
+                    .entry(start + self.windows.size)
+                    .or_default()
+                    .push(slot);
+                group.open.len() - 1
+            }
+        };
+        &mut group.open[at].1
+    }
+
+    /// Adds a sample to every window of its group.
+    #[inline]
+    fn insert(&mut self, slot: u32, ts: u64, value: f64, delta: Option<f64>) {
+        let (with_sketch, delta) = (self.with_sketch, delta.filter(|_| self.with_counter));
+        for start in self.windows.starts(ts) {
+            self.window(slot, start)
+                .insert(ts, value, delta, with_sketch);
+        }
+    }
+
+    /// Merges a closed input window `[start, end)` into every window of this rollup covering it.
+    pub fn merge(&mut self, labels: &Labels, start: u64, end: u64, state: &RollupState) {
+        let slot = self.slot_for(labels);
+        if slot == NO_GROUP {
+            return;
+        }
+        for window_start in self.windows.starts_covering(start, end) {
+            self.window(slot, window_start).merge(state);
+        }
+    }
+
+    /// Closes the windows that end at or before `until` (every window when `None`).
+    pub fn close(&mut self, until: Option<u64>, mut emit: impl FnMut(u64, RollupPartial)) {
+        while let Some(entry) = self.closing.first_entry() {
+            let end = *entry.key();
+            if until.is_some_and(|until| end > until) {
+                break;
+            }
+            let start = end - self.windows.size;
+            for slot in entry.remove() {
+                let group = &mut self.groups[slot as usize];
+                let Some(at) = group.open.iter().position(|(s, _)| *s == start) else {
+                    continue;
+                };
+                let (_, state) = group.open.swap_remove(at);
+                emit(
+                    end,
+                    RollupPartial {
+                        rollup: self.index,
+                        group: group.id,
+                        labels: group.labels.clone(),
+                        start,
+                        state,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Windows open now.
+    pub fn open_windows(&self) -> usize {
+        self.closing.values().map(Vec::len).sum()
+    }
+
+    /// Approximate bytes of state.
+    pub fn state_bytes(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| {
+                std::mem::size_of::<GroupSlot>()
+                    + std::mem::size_of::<(GroupId, u32)>()
+                    + g.open
+                        .iter()
+                        .map(|(_, s)| {
+                            s.heap_bytes()
+                                + if g.open.spilled() {
+                                    std::mem::size_of::<(u64, RollupState)>()
+                                } else {
+                                    0
+                                }
+                        })
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+            + self
+                .closing
+                .values()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
+    }
+}
+
+/// The first stage of one source on one worker.
+#[derive(Debug)]
+pub struct SeriesStage {
+    rollups: Vec<LocalRollup>,
+    alerts: PartialStore,
+    clock: StepClock,
+    book: RuleBook,
+    series: IdMap<SeriesId, SeriesSlot>,
+    pending: Vec<Sample>,
+    with_counter: bool,
+    /// Samples taken, for the status line and benchmarks.
+    pub samples: u64,
+}
+
+/// What the stage produced, each with the time to send it at.
+#[derive(Debug, Default)]
+pub struct StageOutput {
+    /// Closed windows' partial states.
+    pub partials: Vec<(u64, RollupPartial)>,
+    /// Alert step records.
+    pub steps: Vec<(u64, StepRecord)>,
+}
+
+impl SeriesStage {
+    /// The stage of source `source` (alert step `step`) with the rollups that read it.
+    pub fn new(source: &str, step: u64, rollups: Vec<LocalRollup>) -> Self {
+        let with_counter = rollups.iter().any(|r| r.with_counter);
+        SeriesStage {
+            rollups,
+            alerts: PartialStore::new(source, step),
+            clock: StepClock::new(step),
+            book: RuleBook::default(),
+            series: IdMap::default(),
+            pending: Vec::new(),
+            with_counter,
+            samples: 0,
+        }
+    }
+
+    /// Takes a record of the source.
+    #[inline]
+    pub fn push(&mut self, record: SourceRecord) {
+        match record {
+            SourceRecord::Sample(sample) => self.pending.push(sample),
+            SourceRecord::Series(id, labels) => self.register(id, labels),
+        }
+    }
+
+    fn register(&mut self, id: SeriesId, labels: Labels) {
+        if self.series.contains_key(&id) {
+            return;
+        }
+        let groups = self
+            .rollups
+            .iter_mut()
+            .map(|r| r.slot_for(&labels))
+            .collect();
+        self.alerts.register(id.0, labels);
+        self.series.insert(id, SeriesSlot { last: None, groups });
+    }
+
+    /// Takes rule changes.
+    pub fn rules(&mut self, updates: impl IntoIterator<Item = RuleUpdate>) {
+        self.book.stash(updates);
+    }
+
+    /// Processes every sample before `frontier` (all when `None`, the input having ended), fires
+    /// the step boundaries passed and closes the windows that ended.
+    pub fn advance(&mut self, frontier: Option<u64>, out: &mut StageOutput) {
+        let mut ready: Vec<Sample> = match frontier {
+            None => std::mem::take(&mut self.pending),
+            Some(frontier) => {
+                let (ready, waiting) = self.pending.drain(..).partition(|s| s.ts < frontier);
+                self.pending = waiting;
+                ready
+            }
+        };
+        if !ready.is_sorted_by_key(|s| s.ts) {
+            ready.sort_unstable_by(|a, b| {
+                (a.ts, a.series, a.value.to_bits()).cmp(&(b.ts, b.series, b.value.to_bits()))
+            });
+        }
+        for sample in ready {
+            self.clock.saw(sample.ts);
+            while let Some(boundary) = self.clock.next_due(Some(sample.ts), 0) {
+                self.fire(boundary, out);
+            }
+            self.adopt_rules(sample.ts);
+            self.take(sample);
+        }
+        while let Some(boundary) = self.clock.next_due(frontier, self.alerts.longest_window()) {
+            self.fire(boundary, out);
+        }
+        for rollup in &mut self.rollups {
+            rollup.close(frontier, |time, partial| out.partials.push((time, partial)));
+        }
+    }
+
+    #[inline]
+    fn take(&mut self, sample: Sample) {
+        let Some(slot) = self.series.get_mut(&sample.series) else {
+            return;
+        };
+        self.samples += 1;
+        let needs_delta = self.with_counter || self.alerts.needs_counter();
+        let delta = match slot.last {
+            Some((_, previous)) if needs_delta => Some(counter_delta(previous, sample.value)),
+            None if needs_delta => Some(0.0),
+            _ => None,
+        };
+        slot.last = Some((sample.ts, sample.value));
+        for (rollup, &group) in self.rollups.iter_mut().zip(&slot.groups) {
+            if group != NO_GROUP {
+                rollup.insert(group, sample.ts, sample.value, delta);
+            }
+        }
+        self.alerts
+            .insert(sample.series.0, sample.ts, sample.value, delta);
+    }
+
+    /// Applies the rule changes made up to `time`.
+    #[inline]
+    fn adopt_rules(&mut self, time: u64) {
+        if self.book.next_update().is_some_and(|update| update <= time)
+            && self.book.apply_until(time).changed
+        {
+            self.alerts.reconfigure(&self.book);
+        }
+    }
+
+    fn fire(&mut self, boundary: u64, out: &mut StageOutput) {
+        self.adopt_rules(boundary);
+        if self.alerts.is_active() {
+            let mut records = Vec::new();
+            self.alerts.fire(boundary, &mut records);
+            out.steps
+                .extend(records.into_iter().map(|record| (boundary, record)));
+        }
+    }
+
+    /// Series this worker owns.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Windows open now, over all rollups.
+    pub fn open_windows(&self) -> usize {
+        self.rollups.iter().map(LocalRollup::open_windows).sum()
+    }
+
+    /// Approximate bytes of rollup state (series slots and open windows).
+    pub fn rollup_state_bytes(&self) -> usize {
+        self.series.len() * (std::mem::size_of::<(SeriesId, SeriesSlot)>() + 8)
+            + self
+                .rollups
+                .iter()
+                .map(LocalRollup::state_bytes)
+                .sum::<usize>()
+    }
+
+    /// Approximate bytes of alert state.
+    pub fn alert_state_bytes(&self) -> usize {
+        self.alerts.state_bytes()
+    }
+}

@@ -1,0 +1,265 @@
+//! Sums of floats that do not depend on the order of the additions.
+//!
+//! A group's sum is merged from partial sums of several workers, and how values are split among
+//! workers depends on how many there are. Plain `f64` addition is not associative, so the same
+//! input would give sums that differ in the last bits between 1 worker and 4. Every finite `f64`
+//! is an integer times a power of two, so this accumulator adds them exactly, as integers in
+//! 64-bit blocks; the result depends only on the multiset of values added.
+
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// Additions between carries: a block receives values below 2^117, so 2^9 of them cannot
+/// overflow an i128.
+const ADDS_BEFORE_CARRYING: u32 = 1 << 9;
+
+/// An exact sum of floats.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExactSum {
+    /// `(block, value)`, sorted by block: the sum is Σ value × 2^(64·block − 1088).
+    blocks: SmallVec<[(i32, i128); 2]>,
+    /// Additions since the last carry.
+    adds: u32,
+    /// The sum of the non-finite values added (infinities, NaN): order cannot change it.
+    non_finite: f64,
+}
+
+/// The unique form of an exact sum: two's complement 64-bit digits from `lowest` up, with the
+/// sign extended above, no zero digit at the bottom and no redundant digit at the top.
+#[derive(Debug, PartialEq, Eq)]
+struct Canonical {
+    lowest: i32,
+    digits: Vec<u64>,
+    negative: bool,
+}
+
+impl ExactSum {
+    /// Adds a value.
+    #[inline]
+    pub fn add(&mut self, value: f64) {
+        if !value.is_finite() {
+            self.non_finite += value;
+            return;
+        }
+        if value == 0.0 {
+            return;
+        }
+        let bits = value.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = bits & ((1 << 52) - 1);
+        let (mantissa, power) = if exponent == 0 {
+            (fraction, 1)
+        } else {
+            (fraction | (1 << 52), exponent)
+        };
+        // value = mantissa × 2^(power − 1075) = mantissa × 2^(power + 13) × 2^−1088.
+        let offset = power + 13;
+        let shifted = (mantissa as i128) << (offset % 64);
+        let signed = if bits >> 63 == 1 { -shifted } else { shifted };
+        self.add_block(offset / 64, signed);
+        self.adds += 1;
+        if self.adds >= ADDS_BEFORE_CARRYING {
+            self.carry();
+        }
+    }
+
+    #[inline]
+    fn add_block(&mut self, block: i32, value: i128) {
+        if let Some(entry) = self.blocks.iter_mut().find(|(b, _)| *b == block) {
+            entry.1 += value;
+            return;
+        }
+        let at = self.blocks.partition_point(|(b, _)| *b < block);
+        self.blocks.insert(at, (block, value));
+    }
+
+    /// Adds another sum.
+    pub fn merge(&mut self, other: &ExactSum) {
+        self.non_finite += other.non_finite;
+        for &(block, value) in &other.blocks {
+            self.add_block(block, value);
+        }
+        self.adds += other.adds + 1;
+        if self.adds >= ADDS_BEFORE_CARRYING {
+            self.carry();
+        }
+    }
+
+    /// Moves carries up so that every block below the highest is in `[0, 2^64)`, which bounds
+    /// every block for the next additions. The highest block keeps its sign.
+    fn carry(&mut self) {
+        let mut index = 0;
+        while index + 1 < self.blocks.len() {
+            let (block, value) = self.blocks[index];
+            let carry = value >> 64;
+            if carry != 0 {
+                self.blocks[index].1 = value - (carry << 64);
+                self.add_block(block + 1, carry);
+            }
+            index += 1;
+        }
+        self.blocks.retain(|(_, value)| *value != 0);
+        self.adds = 0;
+    }
+
+    fn canonical(&self) -> Canonical {
+        let (Some(&(lowest, _)), Some(&(highest, _))) = (self.blocks.first(), self.blocks.last())
+        else {
+            return Canonical {
+                lowest: 0,
+                digits: Vec::new(),
+                negative: false,
+            };
+        };
+        let mut dense = vec![0i128; (highest - lowest + 1) as usize];
+        for &(block, value) in &self.blocks {
+            dense[(block - lowest) as usize] += value;
+        }
+        let mut digits = Vec::with_capacity(dense.len() + 2);
+        let mut carry = 0i128;
+        for value in dense {
+            let total = value + carry;
+            carry = total >> 64;
+            digits.push((total - (carry << 64)) as u64);
+        }
+        while carry != 0 && carry != -1 {
+            let next = carry >> 64;
+            digits.push((carry - (next << 64)) as u64);
+            carry = next;
+        }
+        let negative = carry == -1;
+        let extension = if negative { u64::MAX } else { 0 };
+        while digits.last() == Some(&extension) {
+            digits.pop();
+        }
+        let leading_zeros = digits.iter().take_while(|&&d| d == 0).count();
+        digits.drain(..leading_zeros);
+        let lowest = if digits.is_empty() {
+            0
+        } else {
+            lowest + leading_zeros as i32
+        };
+        Canonical {
+            lowest,
+            digits,
+            negative,
+        }
+    }
+
+    /// The sum as an `f64`, computed from the canonical form, so that equal sums give the same
+    /// bits whatever order they were added in.
+    pub fn value(&self) -> f64 {
+        let Canonical {
+            lowest,
+            mut digits,
+            negative,
+        } = self.canonical();
+        if negative {
+            // Negate the two's complement number (the sign extension becomes zeros).
+            let mut carry = true;
+            for digit in digits.iter_mut() {
+                let (inverted, overflow) = (!*digit).overflowing_add(carry as u64);
+                *digit = inverted;
+                carry = carry && overflow;
+            }
+            if carry {
+                digits.push(1);
+            }
+        }
+        let mut magnitude = 0.0;
+        for (index, &digit) in digits.iter().enumerate().rev() {
+            let exponent = 64 * (lowest + index as i32) - 1088;
+            magnitude += digit as f64 * power_of_two(exponent);
+        }
+        let total = if negative { -magnitude } else { magnitude };
+        total + self.non_finite
+    }
+}
+
+/// 2^exponent, exactly, built from its bits (`powi` goes through 2^1024 for 2^−1024 and
+/// overflows on the way).
+fn power_of_two(exponent: i32) -> f64 {
+    match exponent {
+        1024.. => f64::INFINITY,
+        -1022..=1023 => f64::from_bits(((exponent + 1023) as u64) << 52),
+        -1074..=-1023 => f64::from_bits(1u64 << (exponent + 1074)),
+        _ => 0.0,
+    }
+}
+
+impl ExactSum {
+    /// Heap bytes, when the blocks no longer fit inline.
+    pub fn heap_bytes(&self) -> usize {
+        if self.blocks.spilled() {
+            self.blocks.capacity() * std::mem::size_of::<(i32, i128)>()
+        } else {
+            0
+        }
+    }
+}
+
+impl PartialEq for ExactSum {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical() == other.canonical()
+            && self.non_finite.to_bits() == other.non_finite.to_bits()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sum(values: impl IntoIterator<Item = f64>) -> ExactSum {
+        let mut total = ExactSum::default();
+        values.into_iter().for_each(|v| total.add(v));
+        total
+    }
+
+    #[test]
+    fn order_does_not_change_the_sum() {
+        let values = [
+            1e16, 1.0, -1e16, 0.1, 0.2, 3.5e-10, -7.25, 1e300, -1e300, 5e-324,
+        ];
+        let forward = sum(values);
+        let backward = sum(values.iter().rev().copied());
+        assert_eq!(forward.value().to_bits(), backward.value().to_bits());
+        assert_eq!(forward, backward);
+        // Plain addition loses the 1.0 in one of the two orders.
+        assert_ne!(values.iter().sum::<f64>(), values.iter().rev().sum::<f64>());
+        assert!((forward.value() - (1.0 + 0.1 + 0.2 + 3.5e-10 - 7.25)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn negative_totals_zero_and_non_finite_values() {
+        assert_eq!(sum([1.5, -4.0]).value(), -2.5);
+        assert_eq!(sum([-1.0; 3000]).value(), -3000.0);
+        assert_eq!(sum([2.0, -2.0]).value(), 0.0);
+        assert_eq!(sum([2.0, -2.0]), ExactSum::default());
+        assert!(sum([1.0, f64::NAN]).value().is_nan());
+        assert_eq!(sum([f64::INFINITY, 2.0]).value(), f64::INFINITY);
+        assert_eq!(sum([f64::MAX, f64::MAX, -f64::MAX]).value(), f64::MAX);
+        assert_eq!(sum([f64::MIN_POSITIVE / 4.0; 4]).value(), f64::MIN_POSITIVE);
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_and_order_gives_the_same_bits(
+            values in prop::collection::vec(prop_oneof![any::<f64>().prop_filter("finite", |v| v.is_finite()), -1e6f64..1e6], 0..300),
+            split in 0usize..300,
+        ) {
+            let whole = sum(values.iter().copied());
+            let split = split.min(values.len());
+            let mut left = sum(values[..split].iter().rev().copied());
+            left.merge(&sum(values[split..].iter().copied()));
+            prop_assert_eq!(&left, &whole);
+            prop_assert_eq!(left.value().to_bits(), whole.value().to_bits());
+            // And it is the true sum, as far as an f64 can say.
+            let naive: f64 = values.iter().filter(|v| v.abs() < 1e300).sum();
+            if values.iter().all(|v| v.abs() < 1e300) && naive.is_finite() {
+                let scale = values.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                prop_assert!((whole.value() - naive).abs() <= scale * 1e-12 * values.len() as f64);
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Quantiles within 1% relative error: a DDSketch (Masson, Rim and Lee, VLDB 2019) with sparse
+//! buckets, which holds small windows exactly.
+//!
+//! A 1-minute window of a 15-second series has four values; a general-purpose sketch allocates
+//! and takes a logarithm for each of them. Here up to [`EXACT_LIMIT`] values are kept as they
+//! are, inline, and only a window that grows past that turns into log-spaced buckets, stored
+//! sparsely so that a series whose values stay in a narrow band costs a few words.
+
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// Relative accuracy of every quantile the sketch returns.
+pub const RELATIVE_ACCURACY: f64 = 0.01;
+
+/// How many values are kept exactly before switching to buckets.
+pub const EXACT_LIMIT: usize = 4;
+
+/// The most buckets kept; beyond, the lowest buckets are merged (losing accuracy only for the
+/// lowest quantiles of values spanning more than 30 orders of magnitude).
+const MAX_BUCKETS: usize = 4096;
+
+/// Magnitudes below this count as zero.
+const MIN_MAGNITUDE: f64 = 1e-9;
+
+/// A mergeable summary of a multiset of values that answers quantiles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Sketch {
+    /// Up to [`EXACT_LIMIT`] values, exactly.
+    Exact(SmallVec<[f64; EXACT_LIMIT]>),
+    /// Log-spaced buckets.
+    Buckets(Box<Buckets>),
+}
+
+impl PartialEq for Sketch {
+    /// Equal when they hold the same multiset (exact values arrive in any order).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Sketch::Exact(a), Sketch::Exact(b)) => {
+                let (mut a, mut b) = (a.clone(), b.clone());
+                a.sort_by(f64::total_cmp);
+                b.sort_by(f64::total_cmp);
+                a.iter()
+                    .map(|v| v.to_bits())
+                    .eq(b.iter().map(|v| v.to_bits()))
+            }
+            (Sketch::Buckets(a), Sketch::Buckets(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Default for Sketch {
+    fn default() -> Self {
+        Sketch::Exact(SmallVec::new())
+    }
+}
+
+/// Bucket counts for negative values, zeros and positive values.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Buckets {
+    negative: Vec<(i32, u64)>,
+    zeros: u64,
+    positive: Vec<(i32, u64)>,
+    count: u64,
+}
+
+fn gamma_ln() -> f64 {
+    ((1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)).ln()
+}
+
+fn bucket_of(magnitude: f64) -> i32 {
+    (magnitude.ln() / gamma_ln()).ceil() as i32
+}
+
+/// The value that represents bucket `index`: within the relative accuracy of every value in it.
+fn value_of(index: i32) -> f64 {
+    let gamma = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+    2.0 * (gamma_ln() * index as f64).exp() / (gamma + 1.0)
+}
+
+fn add_to(store: &mut Vec<(i32, u64)>, index: i32, count: u64) {
+    match store.binary_search_by_key(&index, |(i, _)| *i) {
+        Ok(at) => store[at].1 += count,
+        Err(at) => {
+            store.insert(at, (index, count));
+            if store.len() > MAX_BUCKETS {
+                let (_, lowest) = store.remove(0);
+                store[0].1 += lowest;
+            }
+        }
+    }
+}
+
+impl Buckets {
+    fn insert(&mut self, value: f64, count: u64) {
+        self.count += count;
+        if value.abs() < MIN_MAGNITUDE {
+            self.zeros += count;
+        } else if value > 0.0 {
+            add_to(&mut self.positive, bucket_of(value), count);
+        } else {
+            add_to(&mut self.negative, bucket_of(-value), count);
+        }
+    }
+
+    fn merge(&mut self, other: &Buckets) {
+        self.count += other.count;
+        self.zeros += other.zeros;
+        for &(index, count) in &other.positive {
+            add_to(&mut self.positive, index, count);
+        }
+        for &(index, count) in &other.negative {
+            add_to(&mut self.negative, index, count);
+        }
+    }
+
+    /// The value of rank `rank` (0-based) in ascending order.
+    fn at_rank(&self, rank: u64) -> f64 {
+        let mut seen = 0;
+        for &(index, count) in self.negative.iter().rev() {
+            seen += count;
+            if seen > rank {
+                return -value_of(index);
+            }
+        }
+        seen += self.zeros;
+        if seen > rank {
+            return 0.0;
+        }
+        for &(index, count) in &self.positive {
+            seen += count;
+            if seen > rank {
+                return value_of(index);
+            }
+        }
+        self.positive
+            .last()
+            .map_or(0.0, |&(index, _)| value_of(index))
+    }
+}
+
+impl Sketch {
+    /// Adds a value. Non-finite values are left out: they have no place on a log scale.
+    pub fn insert(&mut self, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        match self {
+            Sketch::Exact(values) if values.len() < EXACT_LIMIT => values.push(value),
+            Sketch::Exact(values) => {
+                let mut buckets = Buckets::default();
+                for &v in values.iter() {
+                    buckets.insert(v, 1);
+                }
+                buckets.insert(value, 1);
+                *self = Sketch::Buckets(Box::new(buckets));
+            }
+            Sketch::Buckets(buckets) => buckets.insert(value, 1),
+        }
+    }
+
+    /// Adds everything `other` holds.
+    pub fn merge(&mut self, other: &Sketch) {
+        match other {
+            Sketch::Exact(values) => values.iter().for_each(|&v| self.insert(v)),
+            Sketch::Buckets(theirs) => match self {
+                Sketch::Buckets(ours) => ours.merge(theirs),
+                Sketch::Exact(values) => {
+                    let mut merged = theirs.as_ref().clone();
+                    for &v in values.iter() {
+                        merged.insert(v, 1);
+                    }
+                    *self = Sketch::Buckets(Box::new(merged));
+                }
+            },
+        }
+    }
+
+    /// How many values it holds.
+    pub fn count(&self) -> u64 {
+        match self {
+            Sketch::Exact(values) => values.len() as u64,
+            Sketch::Buckets(buckets) => buckets.count,
+        }
+    }
+
+    /// The `q`-quantile: the value of rank `⌊q·(n−1)⌋` in ascending order, exact for small
+    /// windows and within 1% relative error otherwise. `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * (count - 1) as f64).floor() as u64;
+        Some(match self {
+            Sketch::Exact(values) => {
+                let mut sorted: SmallVec<[f64; EXACT_LIMIT]> = values.clone();
+                sorted.sort_by(f64::total_cmp);
+                sorted[rank as usize]
+            }
+            Sketch::Buckets(buckets) => buckets.at_rank(rank),
+        })
+    }
+
+    /// Heap bytes used, for the state-size figures of `pipectl bench`.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Sketch::Exact(_) => 0,
+            Sketch::Buckets(buckets) => {
+                std::mem::size_of::<Buckets>()
+                    + (buckets.negative.capacity() + buckets.positive.capacity())
+                        * std::mem::size_of::<(i32, u64)>()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact_quantile(values: &mut [f64], q: f64) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[(q * (values.len() - 1) as f64).floor() as usize]
+    }
+
+    #[test]
+    fn small_windows_are_exact() {
+        let mut sketch = Sketch::default();
+        for v in [3.0, 1.0, 2.0] {
+            sketch.insert(v);
+        }
+        assert_eq!(sketch.quantile(0.5), Some(2.0));
+        assert_eq!(sketch.quantile(1.0), Some(3.0));
+        assert_eq!(Sketch::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn large_windows_are_within_one_percent_including_negatives_and_zeros() {
+        let mut values: Vec<f64> = (0..5000)
+            .map(|i| ((i * 7919) % 10007) as f64 - 3000.0)
+            .collect();
+        let mut sketch = Sketch::default();
+        let mut halves = (Sketch::default(), Sketch::default());
+        for (i, &v) in values.iter().enumerate() {
+            sketch.insert(v);
+            if i % 2 == 0 {
+                halves.0.insert(v)
+            } else {
+                halves.1.insert(v)
+            }
+        }
+        halves.0.merge(&halves.1);
+        for q in [0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            let exact = exact_quantile(&mut values, q);
+            for estimate in [sketch.quantile(q).unwrap(), halves.0.quantile(q).unwrap()] {
+                assert!(
+                    (estimate - exact).abs() <= RELATIVE_ACCURACY * exact.abs() + 1e-9,
+                    "q={q}: {estimate} vs {exact}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Runs a plan in timely with `workers` workers over a scripted input, as a source would feed it,
+//! and collects every closed window and alert transition.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use differential_dataflow::input::Input as _;
+use pipe_dataflow::alert::Transition;
+use pipe_dataflow::operators::WindowResult;
+use pipe_dataflow::rules::{RuleRecord, rule_record};
+use pipe_dataflow::series::Labels;
+use pipe_dataflow::telemetry::Telemetry;
+use pipe_dataflow::watermark::Watermark;
+use pipe_dataflow::{Sample, SourceInput, SourceRecord, build};
+use pipe_dsl::Plan;
+use timely::dataflow::operators::{Input, Inspect, Probe};
+
+/// What arrives at the source, in arrival order, and rule changes at event times.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    /// `(labels, timestamp, value)` in the order the source receives them.
+    pub samples: Vec<(Labels, u64, f64)>,
+    /// Rule changes: at an event time, records added (+1) or removed (−1).
+    pub rule_changes: Vec<(u64, Vec<(RuleRecord, isize)>)>,
+    /// How many samples the source sends before advancing its watermark.
+    pub batch: usize,
+}
+
+/// Everything a run produced, sorted so that runs can be compared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Run {
+    /// Closed windows by rollup name, sorted by start and labels.
+    pub windows: BTreeMap<String, Vec<WindowResult>>,
+    /// Transitions, sorted by time, rule, group and kind.
+    pub transitions: Vec<Transition>,
+}
+
+/// Runs the plan's first source over the script, with the plan's rules inserted at time 0.
+pub fn run(plan: &Plan, script: &Script, workers: usize) -> Run {
+    let plan = Arc::new(plan.clone());
+    let script = Arc::new(script.clone());
+    let windows: Arc<Mutex<BTreeMap<String, Vec<WindowResult>>>> = Arc::default();
+    let transitions: Arc<Mutex<Vec<Transition>>> = Arc::default();
+    let (windows_out, transitions_out) = (Arc::clone(&windows), Arc::clone(&transitions));
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let telemetry = Telemetry::new();
+        let source = plan.sources[0].name.clone();
+        let (mut input, mut rules, probe) = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, records) = scope.new_input::<Vec<SourceRecord>>();
+            let (rules_input, rules) = scope.new_collection::<RuleRecord, isize>();
+            let sources = BTreeMap::from([(source.clone(), records)]);
+            let outputs = build(&plan, &sources, rules.inner, &telemetry).expect("plan builds");
+            let mut streams = Vec::new();
+            for (name, stream) in outputs.rollups {
+                let windows = Arc::clone(&windows_out);
+                streams.push(stream.inspect(move |w: &WindowResult| {
+                    windows
+                        .lock()
+                        .unwrap()
+                        .entry(name.clone())
+                        .or_default()
+                        .push(w.clone());
+                }));
+            }
+            let transitions = Arc::clone(&transitions_out);
+            let (probe, _) = outputs
+                .alerts
+                .inspect(move |t: &Transition| transitions.lock().unwrap().push(t.clone()))
+                .probe();
+            for stream in streams {
+                stream.probe_with(&probe);
+            }
+            (input, rules_input, probe)
+        });
+        if worker.index() == 0 {
+            for rule in &plan.alerts {
+                rules.insert(rule_record(rule));
+            }
+            feed(&plan, &script, &mut input, &mut rules, worker, &probe);
+        }
+        drop(input);
+        drop(rules);
+        while !probe.done() {
+            worker.step();
+        }
+    })
+    .expect("timely runs");
+    let mut windows = Arc::try_unwrap(windows).unwrap().into_inner().unwrap();
+    for list in windows.values_mut() {
+        list.sort_by(|a, b| (a.start, &a.labels).cmp(&(b.start, &b.labels)));
+    }
+    let mut transitions = Arc::try_unwrap(transitions).unwrap().into_inner().unwrap();
+    transitions
+        .sort_by(|a, b| (a.at, &a.rule, &a.group, a.kind).cmp(&(b.at, &b.rule, &b.group, b.kind)));
+    Run {
+        windows,
+        transitions,
+    }
+}
+
+/// Feeds the script as a source does: late samples left out, each series' labels before its
+/// first sample, the watermark advanced after each batch, rule changes at their times.
+fn feed(
+    plan: &Plan,
+    script: &Script,
+    input: &mut SourceInput,
+    rules: &mut differential_dataflow::input::InputSession<u64, RuleRecord, isize>,
+    worker: &mut timely::worker::Worker,
+    probe: &timely::dataflow::ProbeHandle<u64>,
+) {
+    let mut watermark = Watermark::new(plan.sources[0].lateness.millis());
+    let mut known = HashSet::new();
+    let mut changes = script.rule_changes.clone();
+    changes.sort_by_key(|(time, _)| *time);
+    let mut changes = changes.into_iter().peekable();
+    for batch in script.samples.chunks(script.batch.max(1)) {
+        for (labels, ts, value) in batch {
+            if !watermark.admit(*ts) {
+                continue;
+            }
+            let series = labels.series_id();
+            if known.insert(series) {
+                input.send(SourceRecord::Series(series, labels.clone()));
+            }
+            input.send(SourceRecord::Sample(Sample {
+                series,
+                ts: *ts,
+                value: *value,
+            }));
+        }
+        let frontier = watermark.frontier().max(*input.time());
+        while let Some((time, _)) = changes.peek().filter(|(time, _)| *time <= frontier) {
+            rules.advance_to((*time).max(*rules.time()));
+            for (record, diff) in changes.next().expect("peeked").1 {
+                rules.update(record, diff);
+            }
+        }
+        input.advance_to(frontier);
+        rules.advance_to(frontier);
+        rules.flush();
+        worker.step_while(|| probe.less_than(input.time()));
+    }
+    for (time, updates) in changes {
+        rules.advance_to(time.max(*rules.time()));
+        for (record, diff) in updates {
+            rules.update(record, diff);
+        }
+    }
+    rules.flush();
+}
