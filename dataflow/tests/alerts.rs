@@ -1,0 +1,213 @@
+//! Alert semantics through the whole dataflow: `for`, `keep_firing_for`, `absent`, templates,
+//! and rule changes through the rules collection.
+
+mod support;
+
+use pipe_dataflow::alert::{Transition, TransitionKind};
+use pipe_dataflow::rules::rule_record;
+use pipe_dataflow::series::Labels;
+use support::harness::{Script, run};
+use support::inputs::{T0, series};
+use support::plan;
+
+use TransitionKind::*;
+
+const STEP: u64 = 10_000;
+
+/// Samples of `metric` every 10 s for `steps` steps; `value(host, step)` is `None` for silence.
+fn samples(
+    metric: &str,
+    hosts: &[&str],
+    steps: u64,
+    value: impl Fn(&str, u64) -> Option<f64>,
+) -> Vec<(Labels, u64, f64)> {
+    let mut out = Vec::new();
+    for step in 0..steps {
+        for host in hosts {
+            if let Some(v) = value(host, step) {
+                out.push((series(metric, host), T0 + step * STEP + 1, v));
+            }
+        }
+    }
+    out
+}
+
+fn pipeline(rules: &str) -> String {
+    format!(
+        "source metrics from generator {{ interval = 10s }}\n{rules}\nsink pages to console {{ from = alerts }}\n"
+    )
+}
+
+/// `(step after T0, kind, host)` of each transition.
+fn summary(transitions: &[Transition]) -> Vec<(u64, TransitionKind, String)> {
+    transitions
+        .iter()
+        .map(|t| {
+            (
+                (t.at - T0) / STEP,
+                t.kind,
+                t.group.get("host").unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn script(samples: Vec<(Labels, u64, f64)>) -> Script {
+    Script {
+        samples,
+        rule_changes: Vec::new(),
+        batch: 2,
+    }
+}
+
+#[test]
+fn for_delays_firing_and_templates_are_filled_in() {
+    let plan = plan(&pipeline(
+        "alert Hot { when avg(cpu) over 10s by host > 50\n for 30s\n labels { severity = \"page\" }\n annotations { summary = \"{{ host }} is at {{ value }}%\" } }",
+    ));
+    let transitions = run(
+        &plan,
+        &script(samples("cpu", &["a"], 8, |_, _| Some(91.25))),
+        1,
+    )
+    .transitions;
+    // Boundary 1 sees step 0: pending; 30 s later it fires; after the input ends, it resolves.
+    assert_eq!(
+        summary(&transitions),
+        [
+            (1, Pending, "a".into()),
+            (4, Firing, "a".into()),
+            (9, Resolved, "a".into())
+        ]
+    );
+    let firing = &transitions[1];
+    assert_eq!(firing.since, T0 + STEP, "active since it became pending");
+    assert_eq!(firing.value, 91.25);
+    assert_eq!(firing.labels.get("alertname"), Some("Hot"));
+    assert_eq!(firing.labels.get("severity"), Some("page"));
+    assert_eq!(firing.labels.get("host"), Some("a"));
+    assert_eq!(
+        firing.annotations,
+        [("summary".to_string(), "a is at 91.25%".to_string())]
+    );
+}
+
+#[test]
+fn a_condition_that_clears_before_for_never_fires() {
+    let plan = plan(&pipeline(
+        "alert Hot { when avg(cpu) over 10s by host > 50\n for 30s }",
+    ));
+    let input = samples("cpu", &["a"], 8, |_, step| {
+        Some(if step < 2 { 90.0 } else { 10.0 })
+    });
+    let transitions = run(&plan, &script(input), 1).transitions;
+    assert_eq!(
+        summary(&transitions),
+        [(1, Pending, "a".into()), (3, Cancelled, "a".into())]
+    );
+}
+
+#[test]
+fn keep_firing_for_holds_a_flapping_alert() {
+    // Hot on even steps up to 8, then cold.
+    let flapping = |_: &str, step: u64| {
+        Some(if step < 9 && step % 2 == 0 {
+            90.0
+        } else {
+            10.0
+        })
+    };
+    let held = plan(&pipeline(
+        "alert Hot { when max(cpu) over 10s by host > 50\n keep_firing_for 30s }",
+    ));
+    let transitions = run(&held, &script(samples("cpu", &["a"], 16, flapping)), 1).transitions;
+    // Fires once at the first hot step; the last hot step, 8, is seen at boundary 9, so the
+    // condition stops holding at boundary 10 and the alert resolves 30 s later.
+    assert_eq!(
+        summary(&transitions),
+        [(1, Firing, "a".into()), (13, Resolved, "a".into())]
+    );
+
+    let unheld = plan(&pipeline(
+        "alert Hot { when max(cpu) over 10s by host > 50 }",
+    ));
+    let transitions = run(&unheld, &script(samples("cpu", &["a"], 16, flapping)), 1).transitions;
+    assert_eq!(
+        transitions.iter().filter(|t| t.kind == Firing).count(),
+        5,
+        "without it, every flap notifies"
+    );
+}
+
+#[test]
+fn absent_fires_for_a_silent_host_and_resolves_when_it_returns() {
+    let plan = plan(&pipeline(
+        "alert Silent { when absent(heartbeat) over 20s by host }",
+    ));
+    let input = samples("heartbeat", &["a", "b"], 16, |host, step| {
+        (host == "a" || !(6..11).contains(&step)).then_some(1.0)
+    });
+    let transitions = run(&plan, &script(input), 1).transitions;
+    // b's last sample before the gap is step 5; the window [8, 10) at boundary 10 has none of
+    // its samples. It reports again at step 11, seen at boundary 12.
+    let b: Vec<_> = summary(&transitions)
+        .into_iter()
+        .filter(|(_, _, host)| host == "b")
+        .collect();
+    assert_eq!(
+        b[..2],
+        [(8, Firing, "b".into()), (12, Resolved, "b".into())]
+    );
+}
+
+#[test]
+fn rule_changes_emit_only_the_transitions_whose_truth_changed() {
+    let rules = "alert Hot { when avg(cpu) over 10s by host > 50 }";
+    let plan_before = plan(&pipeline(rules));
+    let raised = plan(&pipeline(
+        "alert Hot { when avg(cpu) over 10s by host > 70 }",
+    ));
+    let added = plan(&pipeline(
+        "alert Cool { when avg(cpu) over 10s by host < 70 }",
+    ));
+    let change_at = T0 + 10 * STEP;
+    let mut script = script(samples("cpu", &["a", "b"], 20, |host, _| {
+        Some(if host == "a" { 60.0 } else { 80.0 })
+    }));
+    script.rule_changes = vec![
+        (
+            change_at,
+            vec![
+                (rule_record(&plan_before.alerts[0]), -1),
+                (rule_record(&raised.alerts[0]), 1),
+                (rule_record(&added.alerts[0]), 1),
+            ],
+        ),
+        (T0 + 15 * STEP, vec![(rule_record(&raised.alerts[0]), -1)]),
+    ];
+    let transitions = run(&plan_before, &script, 1).transitions;
+    let described: Vec<_> = transitions
+        .iter()
+        .map(|t| {
+            (
+                t.rule.to_string(),
+                (t.at - T0) / STEP,
+                t.kind,
+                t.group.get("host").unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("Hot".to_string(), 1, Firing, "a".to_string()),
+            ("Hot".to_string(), 1, Firing, "b".to_string()),
+            // The threshold rises: a (60) stops holding, b (80) holds still and is not notified.
+            ("Cool".to_string(), 10, Firing, "a".to_string()),
+            ("Hot".to_string(), 10, Resolved, "a".to_string()),
+            // Removing the rule resolves what it had firing.
+            ("Hot".to_string(), 15, Resolved, "b".to_string()),
+            ("Cool".to_string(), 21, Resolved, "a".to_string()),
+        ]
+    );
+}
