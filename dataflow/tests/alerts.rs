@@ -111,7 +111,7 @@ fn a_condition_that_clears_before_for_never_fires() {
 fn keep_firing_for_holds_a_flapping_alert() {
     // Hot on even steps up to 8, then cold.
     let flapping = |_: &str, step: u64| {
-        Some(if step < 9 && step % 2 == 0 {
+        Some(if step < 9 && step.is_multiple_of(2) {
             90.0
         } else {
             10.0
