@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use pipe_dsl::Plan;
 use timely::dataflow::Stream;
-use timely::dataflow::operators::Concatenate;
-use timely::dataflow::operators::vec::{Broadcast, Partition};
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::{Concatenate, Exchange};
 
 use crate::alert::{StepRecord, Transition};
 use crate::operators::{
-    WindowResult, cascade, evaluate, merge_windows, rollup_alerts, series_stage,
+    StageStreams, WindowResult, cascade, evaluate, merge_windows, rollup_alerts, series_stage,
 };
 use crate::rules::RuleUpdate;
 use crate::sample::SourceRecord;
@@ -25,6 +25,15 @@ pub struct Outputs<'s> {
     pub alerts: Stream<'s, u64, Vec<Transition>>,
 }
 
+/// The records of one source, and whether the source already sends each series to the worker
+/// that owns it (a generator does; Kafka partitions do not), which spares an exchange.
+pub struct SourceStream<'s> {
+    /// The records.
+    pub records: Stream<'s, u64, Vec<SourceRecord>>,
+    /// Whether each worker already holds exactly the series it owns.
+    pub partitioned: bool,
+}
+
 /// Why a plan could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError(pub String);
@@ -37,11 +46,11 @@ impl std::fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// Builds the plan over `sources` (a stream per source, by name) and the rules collection's
-/// updates, publishing figures to `telemetry`.
+/// Builds the plan over `sources` (by name) and the rules collection's updates, publishing
+/// figures to `telemetry`.
 pub fn build<'s>(
     plan: &Plan,
-    sources: &BTreeMap<String, Stream<'s, u64, Vec<SourceRecord>>>,
+    sources: &BTreeMap<String, SourceStream<'s>>,
     rules: Stream<'s, u64, Vec<RuleUpdate>>,
     telemetry: &Telemetry,
 ) -> Result<Outputs<'s>, BuildError> {
@@ -59,9 +68,17 @@ pub fn build<'s>(
     let mut steps: Vec<Stream<'s, u64, Vec<StepRecord>>> = Vec::new();
 
     for source in &plan.sources {
-        let records = sources
+        let input = sources
             .get(&source.name)
             .ok_or_else(|| BuildError(format!("no stream for source `{}`", source.name)))?;
+        let records = if input.partitioned {
+            input.records.clone()
+        } else {
+            input
+                .records
+                .clone()
+                .exchange(|r: &SourceRecord| r.series().0)
+        };
         let readers: Vec<usize> = (0..plan.rollups.len())
             .filter(|&i| !plan.rollups[i].cascade && plan.rollups[i].input == source.name)
             .collect();
@@ -70,22 +87,17 @@ pub fn build<'s>(
             .map(|&i| local(i))
             .collect::<Result<Vec<_>, _>>()?;
         let stage = SeriesStage::new(&source.name, source.step.millis(), locals);
-        let (partials, source_steps) = series_stage(
+        let StageStreams {
+            partials,
+            steps: source_steps,
+        } = series_stage(
             records.clone(),
             rules.clone(),
             stage,
             WorkerGauges::new(telemetry),
         );
         steps.push(source_steps);
-        let positions: BTreeMap<u16, u64> = readers
-            .iter()
-            .enumerate()
-            .map(|(at, &i)| (i as u16, at as u64))
-            .collect();
-        let parts = partials.partition(readers.len().max(1) as u64, move |p| {
-            (positions[&p.rollup], p)
-        });
-        for (&index, part) in readers.iter().zip(parts) {
+        for (&index, part) in readers.iter().zip(partials) {
             let rollup = &plan.rollups[index];
             let merged = merge_windows(
                 part,

@@ -19,7 +19,7 @@ pub mod telemetry;
 pub mod watermark;
 pub mod window;
 
-pub use build::{BuildError, Outputs, build};
+pub use build::{BuildError, Outputs, SourceStream, build};
 pub use sample::{Sample, SourceRecord};
 
 /// The handle through which a source sends its records into a dataflow.

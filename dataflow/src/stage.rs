@@ -38,6 +38,9 @@ pub struct RollupPartial {
 /// A series one worker owns.
 #[derive(Debug)]
 struct SeriesSlot {
+    id: SeriesId,
+    /// Its labels, for matching rules that arrive later.
+    labels: Labels,
     /// Its previous sample, for counter increases.
     last: Option<(u64, f64)>,
     /// Its group slot in each rollup, or `NO_GROUP` when the rollup's matchers leave it out.
@@ -57,6 +60,12 @@ pub struct LocalRollup {
     with_counter: bool,
     groups: Vec<GroupSlot>,
     by_id: IdMap<GroupId, u32>,
+    /// For cascades: each input group with its slot, in the order first seen, so that labels
+    /// are projected once; inputs arrive in the same order every window, so the next one is
+    /// guessed before the map is asked.
+    inputs: Vec<(GroupId, u32)>,
+    by_input: IdMap<GroupId, u32>,
+    next_input: usize,
     /// Window ends, with the group slots that have a window ending there.
     closing: BTreeMap<u64, Vec<u32>>,
 }
@@ -80,6 +89,9 @@ impl LocalRollup {
             with_counter: rollup.state.counter,
             groups: Vec::new(),
             by_id: IdMap::default(),
+            inputs: Vec::new(),
+            by_input: IdMap::default(),
+            next_input: 0,
             closing: BTreeMap::new(),
         })
     }
@@ -132,9 +144,30 @@ impl LocalRollup {
         }
     }
 
-    /// Merges a closed input window `[start, end)` into every window of this rollup covering it.
-    pub fn merge(&mut self, labels: &Labels, start: u64, end: u64, state: &RollupState) {
-        let slot = self.slot_for(labels);
+    /// Merges a closed window `[start, end)` of input group `input` into every window of this
+    /// rollup covering it.
+    pub fn merge(
+        &mut self,
+        input: GroupId,
+        labels: &Labels,
+        start: u64,
+        end: u64,
+        state: &RollupState,
+    ) {
+        let at = match self.inputs.get(self.next_input) {
+            Some((id, _)) if *id == input => self.next_input,
+            _ => match self.by_input.get(&input) {
+                Some(&at) => at as usize,
+                None => {
+                    let slot = self.slot_for(labels);
+                    self.by_input.insert(input, self.inputs.len() as u32);
+                    self.inputs.push((input, slot));
+                    self.inputs.len() - 1
+                }
+            },
+        };
+        self.next_input = at + 1;
+        let slot = self.inputs[at].1;
         if slot == NO_GROUP {
             return;
         }
@@ -211,8 +244,15 @@ pub struct SeriesStage {
     alerts: PartialStore,
     clock: StepClock,
     book: RuleBook,
-    series: IdMap<SeriesId, SeriesSlot>,
+    /// The series, in the order they were registered, and where each id is.
+    series: Vec<SeriesSlot>,
+    index: IdMap<SeriesId, u32>,
+    /// Where the next sample's series probably is: sources tend to send series in the same
+    /// order every time, so this spares most hash lookups.
+    guess: usize,
     pending: Vec<Sample>,
+    /// The samples taken by one `advance`, kept to reuse its allocation.
+    ready: Vec<Sample>,
     with_counter: bool,
     /// Samples taken, for the status line and benchmarks.
     pub samples: u64,
@@ -221,8 +261,8 @@ pub struct SeriesStage {
 /// What the stage produced, each with the time to send it at.
 #[derive(Debug, Default)]
 pub struct StageOutput {
-    /// Closed windows' partial states.
-    pub partials: Vec<(u64, RollupPartial)>,
+    /// Closed windows' partial states, per rollup of the stage.
+    pub partials: Vec<Vec<(u64, RollupPartial)>>,
     /// Alert step records.
     pub steps: Vec<(u64, StepRecord)>,
 }
@@ -236,8 +276,11 @@ impl SeriesStage {
             alerts: PartialStore::new(source, step),
             clock: StepClock::new(step),
             book: RuleBook::default(),
-            series: IdMap::default(),
+            series: Vec::new(),
+            index: IdMap::default(),
+            guess: 0,
             pending: Vec::new(),
+            ready: Vec::new(),
             with_counter,
             samples: 0,
         }
@@ -253,7 +296,7 @@ impl SeriesStage {
     }
 
     fn register(&mut self, id: SeriesId, labels: Labels) {
-        if self.series.contains_key(&id) {
+        if self.index.contains_key(&id) {
             return;
         }
         let groups = self
@@ -261,8 +304,14 @@ impl SeriesStage {
             .iter_mut()
             .map(|r| r.slot_for(&labels))
             .collect();
-        self.alerts.register(id.0, labels);
-        self.series.insert(id, SeriesSlot { last: None, groups });
+        self.alerts.register(&labels);
+        self.index.insert(id, self.series.len() as u32);
+        self.series.push(SeriesSlot {
+            id,
+            labels,
+            last: None,
+            groups,
+        });
     }
 
     /// Takes rule changes.
@@ -273,20 +322,25 @@ impl SeriesStage {
     /// Processes every sample before `frontier` (all when `None`, the input having ended), fires
     /// the step boundaries passed and closes the windows that ended.
     pub fn advance(&mut self, frontier: Option<u64>, out: &mut StageOutput) {
-        let mut ready: Vec<Sample> = match frontier {
-            None => std::mem::take(&mut self.pending),
-            Some(frontier) => {
-                let (ready, waiting) = self.pending.drain(..).partition(|s| s.ts < frontier);
-                self.pending = waiting;
-                ready
+        let mut ready = std::mem::take(&mut self.ready);
+        match frontier {
+            Some(frontier) if self.pending.iter().any(|s| s.ts >= frontier) => {
+                self.pending.retain(|s| {
+                    let take = s.ts < frontier;
+                    if take {
+                        ready.push(*s);
+                    }
+                    !take
+                });
             }
-        };
+            _ => std::mem::swap(&mut ready, &mut self.pending),
+        }
         if !ready.is_sorted_by_key(|s| s.ts) {
             ready.sort_unstable_by(|a, b| {
                 (a.ts, a.series, a.value.to_bits()).cmp(&(b.ts, b.series, b.value.to_bits()))
             });
         }
-        for sample in ready {
+        for &sample in &ready {
             self.clock.saw(sample.ts);
             while let Some(boundary) = self.clock.next_due(Some(sample.ts), 0) {
                 self.fire(boundary, out);
@@ -294,19 +348,28 @@ impl SeriesStage {
             self.adopt_rules(sample.ts);
             self.take(sample);
         }
+        ready.clear();
+        self.ready = ready;
         while let Some(boundary) = self.clock.next_due(frontier, self.alerts.longest_window()) {
             self.fire(boundary, out);
         }
-        for rollup in &mut self.rollups {
-            rollup.close(frontier, |time, partial| out.partials.push((time, partial)));
+        out.partials.resize_with(self.rollups.len(), Vec::new);
+        for (rollup, partials) in self.rollups.iter_mut().zip(out.partials.iter_mut()) {
+            rollup.close(frontier, |time, partial| partials.push((time, partial)));
         }
     }
 
     #[inline]
     fn take(&mut self, sample: Sample) {
-        let Some(slot) = self.series.get_mut(&sample.series) else {
-            return;
+        let at = match self.series.get(self.guess) {
+            Some(slot) if slot.id == sample.series => self.guess,
+            _ => match self.index.get(&sample.series) {
+                Some(&at) => at as usize,
+                None => return,
+            },
         };
+        self.guess = at + 1;
+        let slot = &mut self.series[at];
         self.samples += 1;
         let needs_delta = self.with_counter || self.alerts.needs_counter();
         let delta = match slot.last {
@@ -321,7 +384,7 @@ impl SeriesStage {
             }
         }
         self.alerts
-            .insert(sample.series.0, sample.ts, sample.value, delta);
+            .insert(at as u32, sample.ts, sample.value, delta);
     }
 
     /// Applies the rule changes made up to `time`.
@@ -330,18 +393,21 @@ impl SeriesStage {
         if self.book.next_update().is_some_and(|update| update <= time)
             && self.book.apply_until(time).changed
         {
-            self.alerts.reconfigure(&self.book);
+            let labels = self.series.iter().map(|slot| &slot.labels);
+            self.alerts.reconfigure(&self.book, labels);
         }
     }
 
     fn fire(&mut self, boundary: u64, out: &mut StageOutput) {
         self.adopt_rules(boundary);
         if self.alerts.is_active() {
-            let mut records = Vec::new();
-            self.alerts.fire(boundary, &mut records);
-            out.steps
-                .extend(records.into_iter().map(|record| (boundary, record)));
+            self.alerts.fire(boundary, &mut out.steps);
         }
+    }
+
+    /// The rollups this stage computes, in the order its outputs follow.
+    pub fn rollup_count(&self) -> usize {
+        self.rollups.len()
     }
 
     /// Series this worker owns.
@@ -356,7 +422,8 @@ impl SeriesStage {
 
     /// Approximate bytes of rollup state (series slots and open windows).
     pub fn rollup_state_bytes(&self) -> usize {
-        self.series.len() * (std::mem::size_of::<(SeriesId, SeriesSlot)>() + 8)
+        self.series.len()
+            * (std::mem::size_of::<SeriesSlot>() + std::mem::size_of::<(SeriesId, u32)>() + 8)
             + self
                 .rollups
                 .iter()

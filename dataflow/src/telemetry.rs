@@ -92,16 +92,19 @@ impl WorkerGauges {
         WorkerGauges { slot }
     }
 
-    /// A series stage's figures after one activation.
+    /// Samples a series stage took.
+    pub fn record_samples(&self, samples: u64) {
+        self.slot.samples.fetch_add(samples, Ordering::Relaxed);
+    }
+
+    /// A series stage's sizes.
     pub fn record_stage(
         &self,
-        samples: u64,
         series: usize,
         open_windows: usize,
         rollup_bytes: usize,
         alert_bytes: usize,
     ) {
-        self.slot.samples.fetch_add(samples, Ordering::Relaxed);
         self.slot.series.store(series as u64, Ordering::Relaxed);
         self.slot
             .open_windows

@@ -1,4 +1,9 @@
-//! Everything that touches the world: files, the terminal, and (in later parts) Kafka, the
-//! databases, HTTP, the cluster and the control plane. The `pipectl` binary lives here.
+//! Everything that touches the world: the sources that feed the dataflow, the sinks it writes
+//! to, the workers that run it, the terminal, and the `pipectl` binary.
 
 pub mod cli;
+pub mod pipeline;
+pub mod sinks;
+pub mod sources;
+pub mod status;
+pub mod time;

@@ -1,14 +1,21 @@
 //! Evaluates a rule's condition at one step from the values of its terms, matching groups by
 //! labels as PromQL's one-to-one matching does (see `docs/language.md`, Alerts).
 
-use std::collections::BTreeMap;
-
 use pipe_dsl::plan::{BinaryOp, Condition, Expr};
 
-use crate::series::Labels;
+use crate::series::{IdMap, Labels};
 
-/// Values per group.
-pub type Groups = BTreeMap<Labels, f64>;
+/// Values per group, keyed by the hash of the group's labels so that matching groups never
+/// compares strings.
+pub type Groups = IdMap<u64, (Labels, f64)>;
+
+/// Groups from labelled values.
+pub fn groups(values: impl IntoIterator<Item = (Labels, f64)>) -> Groups {
+    values
+        .into_iter()
+        .map(|(labels, value)| (labels.stable_hash(), (labels, value)))
+        .collect()
+}
 
 /// What each term yields at one step, in term order.
 #[derive(Debug, Default)]
@@ -24,10 +31,9 @@ enum Vector {
 }
 
 /// A term with no `by` yields one group with no labels, applied to every group of the other side.
-fn single(groups: &Groups) -> Option<Option<f64>> {
-    match groups.len() {
-        0 => None,
-        1 => groups.get(&Labels::default()).map(|&v| Some(v)),
+fn single(groups: &Groups) -> Option<f64> {
+    match groups.values().next() {
+        Some((labels, value)) if groups.len() == 1 && labels.is_empty() => Some(*value),
         _ => None,
     }
 }
@@ -46,12 +52,14 @@ fn holds(condition: &Condition, values: &TermValues, next_term: &mut usize) -> G
             let right = expr(rhs, values, next_term);
             let compare = |a: f64, b: f64| compare(*op, a, b);
             match (left, right) {
-                (Vector::Scalar(_), Vector::Scalar(_)) => Groups::new(),
-                (Vector::Groups(groups), Vector::Scalar(b)) => {
-                    groups.into_iter().filter(|&(_, a)| compare(a, b)).collect()
+                (Vector::Scalar(_), Vector::Scalar(_)) => Groups::default(),
+                (Vector::Groups(mut groups), Vector::Scalar(b)) => {
+                    groups.retain(|_, (_, a)| compare(*a, b));
+                    groups
                 }
-                (Vector::Scalar(a), Vector::Groups(groups)) => {
-                    groups.into_iter().filter(|&(_, b)| compare(a, b)).collect()
+                (Vector::Scalar(a), Vector::Groups(mut groups)) => {
+                    groups.retain(|_, (_, b)| compare(a, *b));
+                    groups
                 }
                 (Vector::Groups(a), Vector::Groups(b)) => {
                     matched(a, b, |x, y| compare(x, y).then_some(x))
@@ -65,8 +73,8 @@ fn holds(condition: &Condition, values: &TermValues, next_term: &mut usize) -> G
         }
         Condition::Or(lhs, rhs) => {
             let mut left = holds(lhs, values, next_term);
-            for (group, value) in holds(rhs, values, next_term) {
-                left.entry(group).or_insert(value);
+            for (id, group) in holds(rhs, values, next_term) {
+                left.entry(id).or_insert(group);
             }
             left
         }
@@ -89,11 +97,13 @@ fn expr(expr_node: &Expr, values: &TermValues, next_term: &mut usize) -> Vector 
             let apply = |a: f64, b: f64| arithmetic(*op, a, b);
             match (left, right) {
                 (Vector::Scalar(a), Vector::Scalar(b)) => Vector::Scalar(apply(a, b)),
-                (Vector::Groups(groups), Vector::Scalar(b)) => {
-                    Vector::Groups(groups.into_iter().map(|(g, a)| (g, apply(a, b))).collect())
+                (Vector::Groups(mut groups), Vector::Scalar(b)) => {
+                    groups.values_mut().for_each(|(_, a)| *a = apply(*a, b));
+                    Vector::Groups(groups)
                 }
-                (Vector::Scalar(a), Vector::Groups(groups)) => {
-                    Vector::Groups(groups.into_iter().map(|(g, b)| (g, apply(a, b))).collect())
+                (Vector::Scalar(a), Vector::Groups(mut groups)) => {
+                    groups.values_mut().for_each(|(_, b)| *b = apply(a, *b));
+                    Vector::Groups(groups)
                 }
                 (Vector::Groups(a), Vector::Groups(b)) => {
                     Vector::Groups(matched(a, b, |x, y| Some(apply(x, y))))
@@ -106,20 +116,27 @@ fn expr(expr_node: &Expr, values: &TermValues, next_term: &mut usize) -> Vector 
 /// Joins two sides on their groups: one-to-one on equal labels, or a side without `by` applied
 /// to every group of the other. `combine(left, right)` gives the result, or drops the group.
 fn matched(left: Groups, right: Groups, combine: impl Fn(f64, f64) -> Option<f64>) -> Groups {
+    let broadcast = |groups: Groups, value: f64, value_left: bool| -> Groups {
+        groups
+            .into_iter()
+            .filter_map(|(id, (labels, other))| {
+                let combined = if value_left {
+                    combine(value, other)
+                } else {
+                    combine(other, value)
+                };
+                combined.map(|v| (id, (labels, v)))
+            })
+            .collect()
+    };
     match (single(&left), single(&right)) {
-        (Some(Some(l)), _) if right.keys().any(|g| !g.is_empty()) => right
-            .into_iter()
-            .filter_map(|(group, r)| combine(l, r).map(|v| (group, v)))
-            .collect(),
-        (_, Some(Some(r))) => left
-            .into_iter()
-            .filter_map(|(group, l)| combine(l, r).map(|v| (group, v)))
-            .collect(),
+        (Some(l), None) if !right.is_empty() => broadcast(right, l, true),
+        (_, Some(r)) => broadcast(left, r, false),
         _ => left
             .into_iter()
-            .filter_map(|(group, l)| {
-                let r = *right.get(&group)?;
-                combine(l, r).map(|v| (group, v))
+            .filter_map(|(id, (labels, l))| {
+                let (_, r) = right.get(&id)?;
+                combine(l, *r).map(|v| (id, (labels, v)))
             })
             .collect(),
     }
@@ -164,10 +181,7 @@ mod tests {
     }
 
     fn by(label: &str, pairs: &[(&str, f64)]) -> Groups {
-        pairs
-            .iter()
-            .map(|&(v, x)| (Labels::new([(label, v)]), x))
-            .collect()
+        groups(pairs.iter().map(|&(v, x)| (Labels::new([(label, v)]), x)))
     }
 
     #[test]
@@ -186,8 +200,7 @@ mod tests {
     #[test]
     fn a_term_without_by_applies_to_every_group() {
         let c = condition("avg(cpu) over 1m by host > avg(cpu) over 1m * 2");
-        let mut overall = Groups::new();
-        overall.insert(Labels::default(), 10.0);
+        let overall = groups([(Labels::default(), 10.0)]);
         let values = TermValues {
             terms: vec![by("host", &[("a", 25.0), ("b", 15.0)]), overall],
         };

@@ -4,14 +4,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use pipe_dsl::plan::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use super::condition::{Groups, TermValues, evaluate};
+use super::condition::{Groups, TermValues, evaluate, groups};
 use super::machine::{Change, Machine, TransitionKind};
-use super::partials::StepRecord;
+use super::partials::{StepRecord, TermGroup};
 use crate::rules::{CompiledRule, RuleBook, RuleUpdate};
-use crate::series::Labels;
-use crate::state::RollupState;
+use crate::series::{IdMap, Labels};
+
+/// A rule and the number of one of its terms.
+type TermKey = (Arc<str>, u16);
+
+/// Groups an `absent` term has seen, by id, with the last step at which each had samples.
+type AbsentMemory = IdMap<u64, (Labels, u64)>;
 
 /// How long `absent(…) by …` remembers a group that has stopped reporting.
 pub const ABSENT_MEMORY_MS: u64 = 24 * 3_600_000;
@@ -53,9 +59,67 @@ pub struct Evaluator {
     book: RuleBook,
     clocks: HashMap<Arc<str>, RuleClock>,
     machines: HashMap<Arc<str>, Machine>,
-    /// Per rule and `absent` term: the last step at which each group had samples.
-    seen: HashMap<(Arc<str>, u16), BTreeMap<Labels, u64>>,
-    steps: BTreeMap<u64, Vec<StepRecord>>,
+    /// Per rule and `absent` term: each group, by id, and the last step at which it had samples.
+    seen: HashMap<TermKey, AbsentMemory>,
+    /// What every worker sent for each step not yet evaluated.
+    steps: BTreeMap<u64, Step>,
+}
+
+/// One step's records: which rules a worker reached the boundary of, and each term's batches
+/// from every worker.
+#[derive(Debug, Default)]
+struct Step {
+    reached: Vec<Arc<str>>,
+    terms: Vec<(TermKey, Vec<Vec<TermGroup>>)>,
+}
+
+impl Step {
+    fn take(&mut self, record: StepRecord) {
+        let Some(batch) = record.term else {
+            self.reached.push(record.rule);
+            return;
+        };
+        let key = (record.rule, batch.index);
+        match self.terms.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, batches)) => batches.push(batch.groups),
+            None => self.terms.push((key, vec![batch.groups])),
+        }
+    }
+
+    /// A term's groups, merged over the workers that sent some, with their values.
+    fn values(&mut self, rule: &Arc<str>, index: u16, aggregate: Aggregate, over: u64) -> Groups {
+        let Some((_, batches)) = self
+            .terms
+            .iter_mut()
+            .find(|(key, _)| key.0 == *rule && key.1 == index)
+        else {
+            return Groups::default();
+        };
+        let value = |group: TermGroup| {
+            Some((
+                group.id,
+                (group.labels, group.state.value(aggregate, over)?),
+            ))
+        };
+        if batches.len() == 1 {
+            return batches
+                .pop()
+                .into_iter()
+                .flatten()
+                .filter_map(value)
+                .collect();
+        }
+        let mut merged: IdMap<u64, TermGroup> = IdMap::default();
+        for group in batches.drain(..).flatten() {
+            match merged.get_mut(&group.id) {
+                Some(existing) => existing.state.merge(&group.state),
+                None => {
+                    merged.insert(group.id, group);
+                }
+            }
+        }
+        merged.into_values().filter_map(value).collect()
+    }
 }
 
 impl Evaluator {
@@ -66,7 +130,10 @@ impl Evaluator {
 
     /// Holds the records of a step until every worker's have arrived.
     pub fn stash_steps(&mut self, time: u64, records: impl IntoIterator<Item = StepRecord>) {
-        self.steps.entry(time).or_default().extend(records);
+        let step = self.steps.entry(time).or_default();
+        for record in records {
+            step.take(record);
+        }
     }
 
     /// Evaluates every step before `frontier` (to the last one reached when `None`), in time
@@ -97,41 +164,22 @@ impl Evaluator {
                         .end_all(|group, change| emit(time, render(&removed, group, change, time)));
                 }
             }
-            let records = self.steps.remove(&time).unwrap_or_default();
-            self.evaluate(time, records, &mut emit);
+            let mut step = self.steps.remove(&time).unwrap_or_default();
+            self.evaluate(time, &mut step, &mut emit);
         }
     }
 
-    fn evaluate(
-        &mut self,
-        at: u64,
-        records: Vec<StepRecord>,
-        emit: &mut impl FnMut(u64, Transition),
-    ) {
-        let mut windows: HashMap<(Arc<str>, u16), HashMap<Labels, RollupState>> = HashMap::new();
-        for record in records {
-            match record.term {
-                None => {
-                    let step = self
-                        .book
-                        .get(&record.rule)
-                        .map_or(1, |rule| rule.plan.step.millis());
-                    self.clocks
-                        .entry(record.rule)
-                        .and_modify(|clock| clock.last_reached = clock.last_reached.max(at))
-                        .or_insert(RuleClock {
-                            next: at,
-                            last_reached: at,
-                            step,
-                        });
-                }
-                Some(term) => windows
-                    .entry((record.rule, term.index))
-                    .or_default()
-                    .entry(term.group)
-                    .or_default()
-                    .merge(&term.state),
-            }
+    fn evaluate(&mut self, at: u64, step: &mut Step, emit: &mut impl FnMut(u64, Transition)) {
+        for rule in step.reached.drain(..) {
+            let every = self.book.get(&rule).map_or(1, |r| r.plan.step.millis());
+            self.clocks
+                .entry(rule)
+                .and_modify(|clock| clock.last_reached = clock.last_reached.max(at))
+                .or_insert(RuleClock {
+                    next: at,
+                    last_reached: at,
+                    step: every,
+                });
         }
         let mut due: Vec<Arc<str>> = self
             .clocks
@@ -149,21 +197,17 @@ impl Evaluator {
             };
             let mut values = TermValues::default();
             for (index, term) in rule.terms.iter().enumerate() {
-                let key = (Arc::clone(&rule.name), index as u16);
-                let present = windows.remove(&key).unwrap_or_default();
+                let aggregate = term.aggregate.unwrap_or(Aggregate::Count);
+                let present = step.values(&rule.name, index as u16, aggregate, term.over);
                 let groups = match term.aggregate {
-                    Some(aggregate) => present
-                        .into_iter()
-                        .filter_map(|(group, state)| {
-                            Some((group, state.value(aggregate, term.over)?))
-                        })
-                        .collect(),
-                    None => absent(
-                        self.seen.entry(key).or_default(),
-                        present,
-                        at,
-                        term.by.is_empty(),
-                    ),
+                    Some(_) => present,
+                    None => {
+                        let seen = self
+                            .seen
+                            .entry((Arc::clone(&rule.name), index as u16))
+                            .or_default();
+                        absent(seen, present, at, term.by.is_empty())
+                    }
                 };
                 values.terms.push(groups);
             }
@@ -188,27 +232,25 @@ impl Evaluator {
 /// The groups for which an `absent` term holds: remembered groups without samples now, or for a
 /// term without `by`, the single group when nothing matched.
 fn absent(
-    seen: &mut BTreeMap<Labels, u64>,
-    present: HashMap<Labels, RollupState>,
+    seen: &mut IdMap<u64, (Labels, u64)>,
+    present: Groups,
     at: u64,
     ungrouped: bool,
 ) -> Groups {
     if ungrouped {
-        return if present.values().any(|state| state.count > 0) {
-            Groups::new()
+        return if present.is_empty() {
+            groups([(Labels::default(), 1.0)])
         } else {
-            Groups::from([(Labels::default(), 1.0)])
+            Groups::default()
         };
     }
-    for (group, state) in present {
-        if state.count > 0 {
-            seen.insert(group, at);
-        }
+    for (id, (group, _)) in present {
+        seen.insert(id, (group, at));
     }
-    seen.retain(|_, last| at.saturating_sub(*last) <= ABSENT_MEMORY_MS);
+    seen.retain(|_, (_, last)| at.saturating_sub(*last) <= ABSENT_MEMORY_MS);
     seen.iter()
-        .filter(|&(_, &last)| last < at)
-        .map(|(group, _)| (group.clone(), 1.0))
+        .filter(|(_, (_, last))| *last < at)
+        .map(|(id, (group, _))| (*id, (group.clone(), 1.0)))
         .collect()
 }
 

@@ -1,11 +1,10 @@
 //! The life of an alert: each (rule, group) is inactive, pending or firing, and only changes
 //! leave the pipeline.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::series::Labels;
+use super::condition::Groups;
+use crate::series::{IdMap, Labels};
 
 /// A change of an alert's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -66,7 +65,7 @@ pub struct Change {
 /// The alert states of one rule's groups.
 #[derive(Debug, Default)]
 pub struct Machine {
-    active: BTreeMap<Labels, Active>,
+    active: IdMap<u64, (Labels, Active)>,
 }
 
 impl Machine {
@@ -74,34 +73,34 @@ impl Machine {
     pub fn step(
         &mut self,
         at: u64,
-        holding: &BTreeMap<Labels, f64>,
+        holding: &Groups,
         for_: u64,
         keep_firing_for: u64,
         mut emit: impl FnMut(&Labels, Change),
     ) {
         let mut finished = Vec::new();
-        for (group, active) in self.active.iter_mut() {
-            match (holding.get(group), active.phase) {
-                (Some(&value), Phase::Pending) => {
+        for (id, (group, active)) in self.active.iter_mut() {
+            match (holding.get(id), active.phase) {
+                (Some(&(_, value)), Phase::Pending) => {
                     active.value = value;
                     if at - active.since >= for_ {
                         active.phase = Phase::Firing { cleared: None };
                         emit(group, change(TransitionKind::Firing, active));
                     }
                 }
-                (Some(&value), Phase::Firing { .. }) => {
+                (Some(&(_, value)), Phase::Firing { .. }) => {
                     active.value = value;
                     active.phase = Phase::Firing { cleared: None };
                 }
                 (None, Phase::Pending) => {
                     emit(group, change(TransitionKind::Cancelled, active));
-                    finished.push(group.clone());
+                    finished.push(*id);
                 }
                 (None, Phase::Firing { cleared }) => {
                     let cleared = cleared.unwrap_or(at);
                     if at - cleared >= keep_firing_for {
                         emit(group, change(TransitionKind::Resolved, active));
-                        finished.push(group.clone());
+                        finished.push(*id);
                     } else {
                         active.phase = Phase::Firing {
                             cleared: Some(cleared),
@@ -110,36 +109,31 @@ impl Machine {
                 }
             }
         }
-        for group in finished {
-            self.active.remove(&group);
+        for id in finished {
+            self.active.remove(&id);
         }
-        for (group, &value) in holding {
-            if self.active.contains_key(group) {
+        for (id, (group, value)) in holding {
+            if self.active.contains_key(id) {
                 continue;
             }
-            let phase = if for_ == 0 {
-                Phase::Firing { cleared: None }
+            let (phase, kind) = if for_ == 0 {
+                (Phase::Firing { cleared: None }, TransitionKind::Firing)
             } else {
-                Phase::Pending
+                (Phase::Pending, TransitionKind::Pending)
             };
             let active = Active {
                 phase,
                 since: at,
-                value,
-            };
-            let kind = if for_ == 0 {
-                TransitionKind::Firing
-            } else {
-                TransitionKind::Pending
+                value: *value,
             };
             emit(group, change(kind, &active));
-            self.active.insert(group.clone(), active);
+            self.active.insert(*id, (group.clone(), active));
         }
     }
 
     /// Ends every active alert, when its rule is removed.
     pub fn end_all(&mut self, mut emit: impl FnMut(&Labels, Change)) {
-        for (group, active) in std::mem::take(&mut self.active) {
+        for (_, (group, active)) in std::mem::take(&mut self.active) {
             let kind = match active.phase {
                 Phase::Pending => TransitionKind::Cancelled,
                 Phase::Firing { .. } => TransitionKind::Resolved,
@@ -152,7 +146,7 @@ impl Machine {
     pub fn firing(&self) -> usize {
         self.active
             .values()
-            .filter(|active| matches!(active.phase, Phase::Firing { .. }))
+            .filter(|(_, active)| matches!(active.phase, Phase::Firing { .. }))
             .count()
     }
 }
@@ -175,9 +169,9 @@ mod tests {
         let group = Labels::new([("host", "a")]);
         let mut changes = Vec::new();
         for (at, c) in pattern.chars().enumerate() {
-            let mut holding = BTreeMap::new();
+            let mut holding = Groups::default();
             if c == '#' {
-                holding.insert(group.clone(), 1.0);
+                holding.insert(group.stable_hash(), (group.clone(), 1.0));
             }
             machine.step(at as u64, &holding, for_, keep, |_, change| {
                 changes.push((at as u64, change.kind))

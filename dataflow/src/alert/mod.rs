@@ -4,8 +4,10 @@ mod condition;
 mod evaluator;
 mod machine;
 mod partials;
+mod term_state;
 
-pub use condition::{Groups, TermValues, evaluate};
+pub use condition::{Groups, TermValues, evaluate, groups};
 pub use evaluator::{ABSENT_MEMORY_MS, Evaluator, Transition};
 pub use machine::{Change, Machine, TransitionKind};
-pub use partials::{PartialStore, StepClock, StepRecord, TermWindow};
+pub use partials::{PartialStore, StepClock, StepRecord, TermBatch, TermGroup};
+pub use term_state::TermState;

@@ -1,15 +1,22 @@
 //! Per-series partial aggregates per evaluation step, kept for the longest window the current
-//! rules need. At each step boundary the windows of every rule term are merged from them and
-//! grouped by the term's labels: a new or changed rule reads the history already here.
+//! rules need. At each step boundary the windows of every rule term are grouped by the term's
+//! labels: a new or changed rule reads the history already here.
+//!
+//! Boundaries come every step, for every tracked series, so the work per boundary must not grow
+//! with the window: each series keeps a running window per distinct window length whose count,
+//! sum and increase slide by adding the newest step and subtracting the oldest, exactly. Only
+//! terms that need extremes, the latest value or quantiles read the steps one by one.
 
 use std::sync::Arc;
 
+use pipe_dsl::plan::{Aggregate, StateSet};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use super::term_state::TermState;
 use crate::rules::{RuleBook, Term};
 use crate::series::{IdMap, Labels};
-use crate::state::RollupState;
+use crate::state::{ExactSum, RollupState, Sketch};
 
 /// What the partial stage sends the evaluator for one rule at one step boundary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,19 +25,28 @@ pub struct StepRecord {
     pub rule: Arc<str>,
     /// The boundary: terms cover `[at − over, at)`.
     pub at: u64,
-    /// `None` marks that the boundary was reached; otherwise a term's window for one group.
-    pub term: Option<TermWindow>,
+    /// `None` marks that the boundary was reached; otherwise one term's groups.
+    pub term: Option<TermBatch>,
 }
 
-/// A term's merged window state for one group, from the series one worker owns.
+/// A term's window per group, from the series one worker owns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TermWindow {
+pub struct TermBatch {
     /// Which term of the rule.
     pub index: u16,
+    /// The groups with samples in the window.
+    pub groups: Vec<TermGroup>,
+}
+
+/// One group of a term.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermGroup {
+    /// The hash of the group's labels.
+    pub id: u64,
     /// The group: the term's `by` labels.
-    pub group: Labels,
-    /// The merged window.
-    pub state: RollupState,
+    pub labels: Labels,
+    /// What the term needs of the window.
+    pub state: TermState,
 }
 
 /// A rule term that reads this store's input.
@@ -39,24 +55,165 @@ struct ActiveTerm {
     rule: Arc<str>,
     index: u16,
     term: Term,
+    needs: StateSet,
     over_steps: u64,
 }
 
-/// A series (or rollup group) and its ring of step partials.
-#[derive(Debug)]
-struct Entity {
-    labels: Labels,
-    /// The active terms it matches, with its group under each.
-    matches: SmallVec<[(u32, Labels); 2]>,
-    /// `ring` slots indexed by step number modulo the ring length; empty when no term reads it.
-    slots: Box<[Slot]>,
-}
-
-#[derive(Debug, Clone, Default)]
+/// One step of one series: its samples' aggregates, added in time order.
+#[derive(Debug, Clone)]
 struct Slot {
     step: u64,
-    state: RollupState,
+    count: u32,
+    sum: f64,
+    increase: f64,
+    min: f64,
+    max: f64,
+    last_ts: u64,
+    last: f64,
+    sketch: Option<Box<Sketch>>,
 }
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            step: u64::MAX,
+            count: 0,
+            sum: 0.0,
+            increase: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            last_ts: 0,
+            last: f64::NAN,
+            sketch: None,
+        }
+    }
+}
+
+impl Slot {
+    fn holds(&self, step: u64) -> bool {
+        self.step == step && self.count > 0
+    }
+
+    #[inline]
+    fn insert(&mut self, ts: u64, value: f64, delta: Option<f64>, with_sketch: bool) {
+        if self.count == 0 || ts > self.last_ts || (ts == self.last_ts && value > self.last) {
+            self.last_ts = ts;
+            self.last = value;
+        }
+        self.count += 1;
+        self.sum += value;
+        self.increase += delta.unwrap_or(0.0);
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if with_sketch {
+            self.sketch.get_or_insert_with(Box::default).insert(value);
+        }
+    }
+
+    fn merge(&mut self, state: &RollupState, with_sketch: bool) {
+        if self.count == 0
+            || state.last_ts > self.last_ts
+            || (state.last_ts == self.last_ts && state.last > self.last)
+        {
+            self.last_ts = state.last_ts;
+            self.last = state.last;
+        }
+        self.count += state.count as u32;
+        self.sum += state.sum.value();
+        self.increase += state.increase();
+        self.min = self.min.min(state.min);
+        self.max = self.max.max(state.max);
+        if with_sketch {
+            self.sketch
+                .get_or_insert_with(Box::default)
+                .merge(&state.sketch);
+        }
+    }
+}
+
+/// A window of one length over one series' steps, slid one step at a time.
+#[derive(Debug, Clone)]
+struct Running {
+    over_steps: u64,
+    /// The window covers steps `[through − over_steps, through)`; `None` until first used.
+    through: Option<u64>,
+    count: u64,
+    sum: ExactSum,
+    increase: ExactSum,
+}
+
+impl Running {
+    fn new(over_steps: u64) -> Self {
+        Running {
+            over_steps,
+            through: None,
+            count: 0,
+            sum: ExactSum::default(),
+            increase: ExactSum::default(),
+        }
+    }
+
+    fn apply(&mut self, slot: &Slot, sign: f64) {
+        if sign > 0.0 {
+            self.count += slot.count as u64;
+        } else {
+            self.count -= slot.count as u64;
+        }
+        self.sum.add(sign * slot.sum);
+        self.increase.add(sign * slot.increase);
+    }
+
+    /// Slides the window to end at step `end`.
+    fn slide_to(&mut self, end: u64, slots: &[Slot]) {
+        let ring = slots.len() as u64;
+        let slot = |step: u64| &slots[(step % ring) as usize];
+        match self.through {
+            Some(through) if end >= through && end - through <= self.over_steps => {
+                for step in through..end {
+                    if slot(step).holds(step) {
+                        self.apply(slot(step), 1.0);
+                    }
+                    if let Some(old) = step.checked_sub(self.over_steps)
+                        && slot(old).holds(old)
+                    {
+                        self.apply(slot(old), -1.0);
+                    }
+                }
+            }
+            _ => {
+                *self = Running::new(self.over_steps);
+                for step in end.saturating_sub(self.over_steps)..end {
+                    if slot(step).holds(step) {
+                        self.apply(slot(step), 1.0);
+                    }
+                }
+            }
+        }
+        self.through = Some(end);
+    }
+}
+
+/// A term a series is read by, with the series' group under it.
+#[derive(Debug, Clone)]
+struct Match {
+    term: u32,
+    group: Labels,
+    group_id: u64,
+    /// Which of the series' running windows has the term's length.
+    window: usize,
+}
+
+/// A tracked series (or rollup group) and its ring of step partials.
+#[derive(Debug)]
+struct Entity {
+    matches: SmallVec<[Match; 2]>,
+    windows: SmallVec<[Running; 1]>,
+    /// Slots indexed by step number modulo the ring length.
+    slots: Box<[Slot]>,
+    with_sketch: bool,
+}
+
+const UNTRACKED: u32 = u32::MAX;
 
 /// The step partials of the entities one worker owns, for the rules that read one input.
 #[derive(Debug)]
@@ -66,9 +223,14 @@ pub struct PartialStore {
     ring: usize,
     terms: Vec<ActiveTerm>,
     rules: Vec<Arc<str>>,
-    with_sketch: bool,
     with_counter: bool,
-    entities: IdMap<u64, Entity>,
+    /// The entities a current term reads.
+    entities: Vec<Entity>,
+    /// For each entity of the caller (in the caller's dense numbering), its tracked entity, or
+    /// `UNTRACKED`: one lookup in a small array on the hot path.
+    tracked: Vec<u32>,
+    /// Each term's group positions at the boundary being fired, kept for their allocations.
+    positions: Vec<IdMap<u64, u32>>,
 }
 
 impl PartialStore {
@@ -80,9 +242,10 @@ impl PartialStore {
             ring: 0,
             terms: Vec::new(),
             rules: Vec::new(),
-            with_sketch: false,
             with_counter: false,
-            entities: IdMap::default(),
+            entities: Vec::new(),
+            tracked: Vec::new(),
+            positions: Vec::new(),
         }
     }
 
@@ -106,8 +269,9 @@ impl PartialStore {
     }
 
     /// Adopts the rule set: which terms read this input, how many steps to keep, which entities
-    /// to track. Partials already kept are kept.
-    pub fn reconfigure(&mut self, book: &RuleBook) {
+    /// to track, given the labels of every entity in the caller's numbering. Partials already
+    /// kept are kept.
+    pub fn reconfigure<'a>(&mut self, book: &RuleBook, labels: impl Iterator<Item = &'a Labels>) {
         self.terms.clear();
         self.rules.clear();
         for rule in book.rules().filter(|rule| rule.plan.input == self.input) {
@@ -116,173 +280,273 @@ impl PartialStore {
                 self.terms.push(ActiveTerm {
                     rule: Arc::clone(&rule.name),
                     index: index as u16,
+                    needs: term.aggregate.map_or(StateSet::default(), |a| a.needs()),
                     over_steps: term.over.div_ceil(self.step).max(1),
                     term: term.clone(),
                 });
             }
         }
-        self.with_sketch = self.terms.iter().any(|t| t.term.needs_sketch());
-        self.with_counter = self.terms.iter().any(|t| t.term.needs_counter());
-        let ring = self
+        self.with_counter = self.terms.iter().any(|t| t.needs.counter);
+        self.ring = self
             .terms
             .iter()
             .map(|t| t.over_steps as usize + 1)
             .max()
             .unwrap_or(0);
-        let resized = ring != self.ring;
-        self.ring = ring;
-        let ids: Vec<u64> = self.entities.keys().copied().collect();
-        for id in ids {
-            let entity = self.entities.get_mut(&id).expect("id from the map");
-            entity.matches = matches(&self.terms, &entity.labels);
-            if entity.matches.is_empty() {
-                entity.slots = Box::default();
-            } else if resized || entity.slots.is_empty() {
-                entity.slots = resize(std::mem::take(&mut entity.slots), ring);
-            }
+        let mut old: Vec<Option<Entity>> = std::mem::take(&mut self.entities)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let previous = std::mem::take(&mut self.tracked);
+        for (index, labels) in labels.enumerate() {
+            let kept = previous
+                .get(index)
+                .filter(|&&at| at != UNTRACKED)
+                .and_then(|&at| old[at as usize].take());
+            self.track(labels, kept.map(|entity| entity.slots));
         }
     }
 
-    /// Learns an entity's labels, once; it is tracked when a current term reads it.
-    pub fn register(&mut self, id: u64, labels: Labels) {
-        if self.entities.contains_key(&id) {
+    /// Learns the next entity of the caller's numbering; it is tracked when a current term reads
+    /// it.
+    pub fn register(&mut self, labels: &Labels) {
+        self.track(labels, None);
+    }
+
+    fn track(&mut self, labels: &Labels, slots: Option<Box<[Slot]>>) {
+        let (matches, windows, with_sketch) = matches(&self.terms, labels);
+        if matches.is_empty() {
+            self.tracked.push(UNTRACKED);
             return;
         }
-        let matches = matches(&self.terms, &labels);
-        let slots = if matches.is_empty() {
-            Box::default()
-        } else {
-            vec![Slot::default(); self.ring].into_boxed_slice()
+        let slots = match slots {
+            Some(slots) if slots.len() == self.ring => slots,
+            Some(slots) => resize(slots, self.ring),
+            None => vec![Slot::default(); self.ring].into_boxed_slice(),
         };
-        self.entities.insert(
-            id,
-            Entity {
-                labels,
-                matches,
-                slots,
-            },
-        );
+        self.tracked.push(self.entities.len() as u32);
+        self.entities.push(Entity {
+            matches,
+            windows,
+            slots,
+            with_sketch,
+        });
     }
 
-    /// Adds a sample of a tracked entity.
     #[inline]
-    pub fn insert(&mut self, id: u64, ts: u64, value: f64, delta: Option<f64>) {
-        let Some(entity) = self.entities.get_mut(&id) else {
-            return;
-        };
-        if entity.slots.is_empty() {
-            return;
+    fn slot(&mut self, index: u32, step: u64) -> Option<(&mut Slot, bool)> {
+        let at = *self.tracked.get(index as usize)?;
+        if at == UNTRACKED {
+            return None;
         }
+        let entity = &mut self.entities[at as usize];
+        let ring = entity.slots.len() as u64;
+        let slot = &mut entity.slots[(step % ring) as usize];
+        if slot.step != step {
+            *slot = Slot {
+                step,
+                ..Slot::default()
+            };
+        }
+        Some((slot, entity.with_sketch))
+    }
+
+    /// Adds a sample of the entity with this index, when it is tracked.
+    #[inline]
+    pub fn insert(&mut self, index: u32, ts: u64, value: f64, delta: Option<f64>) {
         let step = ts / self.step;
-        let slot = &mut entity.slots[(step % self.ring as u64) as usize];
-        if slot.step != step || slot.state.count == 0 {
-            slot.step = step;
-            slot.state = RollupState::default();
+        if let Some((slot, with_sketch)) = self.slot(index, step) {
+            slot.insert(ts, value, delta, with_sketch);
         }
-        slot.state.insert(ts, value, delta, self.with_sketch);
     }
 
-    /// Adds a whole step's state of a tracked entity (a closed rollup window).
-    pub fn merge_step(&mut self, id: u64, step: u64, state: &RollupState) {
-        let Some(entity) = self.entities.get_mut(&id) else {
-            return;
-        };
-        if entity.slots.is_empty() {
-            return;
+    /// Adds a whole step's state (a closed rollup window) of the entity with this index.
+    pub fn merge_step(&mut self, index: u32, step: u64, state: &RollupState) {
+        if let Some((slot, with_sketch)) = self.slot(index, step) {
+            slot.merge(state, with_sketch);
         }
-        let slot = &mut entity.slots[(step % self.ring as u64) as usize];
-        if slot.step != step || slot.state.count == 0 {
-            slot.step = step;
-            slot.state = RollupState::default();
-        }
-        slot.state.merge(state);
     }
 
-    /// The records of boundary `at`: a marker per rule (that this worker reached the boundary),
-    /// and each term's window per group.
-    pub fn fire(&self, at: u64, out: &mut Vec<StepRecord>) {
+    /// The records of boundary `at`, stamped with it: a marker per rule (that this worker
+    /// reached the boundary), and each term's window per group.
+    pub fn fire(&mut self, at: u64, out: &mut Vec<(u64, StepRecord)>) {
         for rule in &self.rules {
-            out.push(StepRecord {
-                rule: Arc::clone(rule),
+            out.push((
                 at,
-                term: None,
-            });
+                StepRecord {
+                    rule: Arc::clone(rule),
+                    at,
+                    term: None,
+                },
+            ));
         }
         let end = at / self.step;
-        let mut groups: Vec<IdMap<u64, (Labels, RollupState)>> =
-            (0..self.terms.len()).map(|_| IdMap::default()).collect();
-        for entity in self.entities.values().filter(|e| !e.slots.is_empty()) {
-            for (term_index, group) in &entity.matches {
-                let term = &self.terms[*term_index as usize];
-                let first = end.saturating_sub(term.over_steps);
-                let mut window = RollupState::default();
-                for slot in entity.slots.iter() {
-                    if slot.step >= first && slot.step < end && slot.state.count > 0 {
-                        window.merge(&slot.state);
-                    }
-                }
-                if window.count == 0 {
+        let mut batches: Vec<TermBatch> = (0..self.terms.len())
+            .map(|index| TermBatch {
+                index: self.terms[index].index,
+                groups: Vec::new(),
+            })
+            .collect();
+        self.positions.resize_with(self.terms.len(), IdMap::default);
+        for entity in self.entities.iter_mut() {
+            for window in entity.windows.iter_mut() {
+                window.slide_to(end, &entity.slots);
+            }
+            for matched in &entity.matches {
+                let running = &entity.windows[matched.window];
+                if running.count == 0 {
                     continue;
                 }
-                groups[*term_index as usize]
-                    .entry(group.stable_hash())
-                    .or_insert_with(|| (group.clone(), RollupState::default()))
-                    .1
-                    .merge(&window);
+                let term = &self.terms[matched.term as usize];
+                let state = term_state(term, running, &entity.slots, end);
+                let batch = &mut batches[matched.term as usize];
+                let positions = &mut self.positions[matched.term as usize];
+                match positions.get(&matched.group_id) {
+                    Some(&position) => batch.groups[position as usize].state.merge(&state),
+                    None => {
+                        positions.insert(matched.group_id, batch.groups.len() as u32);
+                        batch.groups.push(TermGroup {
+                            id: matched.group_id,
+                            labels: matched.group.clone(),
+                            state,
+                        });
+                    }
+                }
             }
         }
-        for (term, groups) in self.terms.iter().zip(groups) {
-            for (_, (group, state)) in groups {
-                out.push(StepRecord {
-                    rule: Arc::clone(&term.rule),
+        for ((term, batch), positions) in self
+            .terms
+            .iter()
+            .zip(batches)
+            .zip(self.positions.iter_mut())
+        {
+            positions.clear();
+            if !batch.groups.is_empty() {
+                out.push((
                     at,
-                    term: Some(TermWindow {
-                        index: term.index,
-                        group,
-                        state,
-                    }),
-                });
+                    StepRecord {
+                        rule: Arc::clone(&term.rule),
+                        at,
+                        term: Some(batch),
+                    },
+                ));
             }
         }
     }
 
     /// Entities tracked for the current rules.
     pub fn tracked(&self) -> usize {
-        self.entities
-            .values()
-            .filter(|e| !e.slots.is_empty())
-            .count()
+        self.entities.len()
     }
 
     /// Approximate bytes of partial state.
     pub fn state_bytes(&self) -> usize {
-        self.entities
-            .values()
-            .map(|e| {
-                std::mem::size_of::<Entity>()
-                    + e.slots.len() * std::mem::size_of::<Slot>()
-                    + e.slots.iter().map(|s| s.state.heap_bytes()).sum::<usize>()
-            })
-            .sum()
+        self.tracked.len() * std::mem::size_of::<u32>()
+            + self
+                .entities
+                .iter()
+                .map(|e| {
+                    std::mem::size_of::<Entity>()
+                        + e.slots.len() * std::mem::size_of::<Slot>()
+                        + e.windows.len() * std::mem::size_of::<Running>()
+                        + e.slots
+                            .iter()
+                            .filter_map(|s| s.sketch.as_ref())
+                            .map(|s| s.heap_bytes() + 48)
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
     }
 }
 
-fn matches(terms: &[ActiveTerm], labels: &Labels) -> SmallVec<[(u32, Labels); 2]> {
-    terms
+/// What a term needs of one series' window ending at step `end`: count, sum and increase from
+/// the running window; extremes, latest value and quantiles read from the steps.
+fn term_state(term: &ActiveTerm, running: &Running, slots: &[Slot], end: u64) -> TermState {
+    let steps = || {
+        let ring = slots.len() as u64;
+        (end.saturating_sub(running.over_steps)..end)
+            .map(move |step| (step, &slots[(step % ring) as usize]))
+            .filter(|(step, slot)| slot.holds(*step))
+            .map(|(_, slot)| slot)
+    };
+    match term.term.aggregate {
+        None => TermState::Present,
+        Some(Aggregate::Count) => TermState::Count(running.count),
+        Some(Aggregate::Sum) => TermState::Sum(running.sum.clone()),
+        Some(Aggregate::Avg) => TermState::Mean {
+            count: running.count,
+            sum: running.sum.clone(),
+        },
+        Some(Aggregate::Rate | Aggregate::Increase) => {
+            TermState::Increase(running.increase.clone())
+        }
+        Some(Aggregate::Min) => {
+            TermState::Min(steps().map(|s| s.min).fold(f64::INFINITY, f64::min))
+        }
+        Some(Aggregate::Max) => {
+            TermState::Max(steps().map(|s| s.max).fold(f64::NEG_INFINITY, f64::max))
+        }
+        Some(Aggregate::Last) => {
+            let (ts, value) = steps()
+                .map(|s| (s.last_ts, s.last))
+                .fold(
+                    (0, f64::NAN),
+                    |a, b| if a.1.is_nan() || b > a { b } else { a },
+                );
+            TermState::Last { ts, value }
+        }
+        Some(_) => {
+            let mut sketch = Sketch::with_capacity(running.count as usize);
+            for slot in steps() {
+                if let Some(values) = &slot.sketch {
+                    sketch.merge(values);
+                }
+            }
+            TermState::Quantile(sketch)
+        }
+    }
+}
+
+/// The terms that read an entity, its running windows (one per distinct length) and whether a
+/// quantile term reads it.
+fn matches(
+    terms: &[ActiveTerm],
+    labels: &Labels,
+) -> (SmallVec<[Match; 2]>, SmallVec<[Running; 1]>, bool) {
+    let mut matched = SmallVec::new();
+    let mut windows: SmallVec<[Running; 1]> = SmallVec::new();
+    let mut with_sketch = false;
+    for (index, term) in terms
         .iter()
         .enumerate()
-        .filter(|(_, term)| term.term.selects(labels))
-        .map(|(index, term)| (index as u32, labels.project(&term.term.by)))
-        .collect()
+        .filter(|(_, t)| t.term.selects(labels))
+    {
+        let window = match windows.iter().position(|w| w.over_steps == term.over_steps) {
+            Some(at) => at,
+            None => {
+                windows.push(Running::new(term.over_steps));
+                windows.len() - 1
+            }
+        };
+        let group = labels.project(&term.term.by);
+        with_sketch |= term.needs.sketch;
+        matched.push(Match {
+            term: index as u32,
+            group_id: group.stable_hash(),
+            group,
+            window,
+        });
+    }
+    (matched, windows, with_sketch)
 }
 
 /// A ring of a new length keeping the partials it can; their slots depend on the length.
 fn resize(old: Box<[Slot]>, ring: usize) -> Box<[Slot]> {
     let mut slots = vec![Slot::default(); ring].into_boxed_slice();
     for slot in old.into_vec() {
-        if slot.state.count > 0 {
+        if slot.count > 0 {
             let at = (slot.step % ring as u64) as usize;
-            if slots[at].state.count == 0 || slots[at].step < slot.step {
+            if slots[at].count == 0 || slots[at].step < slot.step {
                 slots[at] = slot;
             }
         }
@@ -356,5 +620,29 @@ mod tests {
         assert_eq!(clock.next_due(None, 10), Some(50));
         assert_eq!(clock.next_due(None, 10), Some(60));
         assert_eq!(clock.next_due(None, 10), None);
+    }
+
+    #[test]
+    fn a_sliding_window_equals_a_window_summed_afresh() {
+        let mut slots = vec![Slot::default(); 4];
+        let mut sliding = Running::new(3);
+        for step in 0..40u64 {
+            if step % 7 != 3 {
+                let slot = &mut slots[(step % 4) as usize];
+                *slot = Slot {
+                    step,
+                    ..Slot::default()
+                };
+                slot.insert(step * 10, 0.1 * step as f64 + 1e-3, Some(0.5), false);
+            }
+            sliding.slide_to(step + 1, &slots);
+            let mut fresh = Running::new(3);
+            fresh.slide_to(step + 1, &slots);
+            assert_eq!(
+                (sliding.count, &sliding.sum, &sliding.increase),
+                (fresh.count, &fresh.sum, &fresh.increase),
+                "at step {step}"
+            );
+        }
     }
 }

@@ -20,10 +20,17 @@ pub fn cascade<'s>(
     input.unary_frontier(Pipeline, "Cascade", move |capability, _| {
         let mut held = Some(capability);
         let mut closed = Vec::new();
+        let mut measured = std::time::Instant::now();
         move |(input, frontiers), output| {
             input.for_each(|_, windows| {
                 for window in windows.drain(..) {
-                    rollup.merge(&window.labels, window.start, window.end, &window.state);
+                    rollup.merge(
+                        window.group,
+                        &window.labels,
+                        window.start,
+                        window.end,
+                        &window.state,
+                    );
                 }
             });
             // Input windows arrive at their end; a window of ours ending at `end` is complete
@@ -36,7 +43,10 @@ pub fn cascade<'s>(
                 send(&mut *output, held, &mut closed);
             }
             hold_at(&mut held, until);
-            gauges.record_cascade(rollup.open_windows(), rollup.state_bytes());
+            if measured.elapsed() >= std::time::Duration::from_secs(1) || until.is_none() {
+                measured = std::time::Instant::now();
+                gauges.record_cascade(rollup.open_windows(), rollup.state_bytes());
+            }
         }
     })
 }

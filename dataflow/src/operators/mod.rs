@@ -11,4 +11,4 @@ pub use cascade::cascade;
 pub use evaluate::evaluate;
 pub use merge::{WindowResult, merge_windows};
 pub use rollup_alerts::rollup_alerts;
-pub use series_stage::series_stage;
+pub use series_stage::{StageStreams, series_stage};

@@ -10,10 +10,14 @@ use super::merge::WindowResult;
 use super::timing::{frontier, hold_at, send};
 use crate::alert::{PartialStore, StepClock, StepRecord};
 use crate::rules::{RuleBook, RuleUpdate};
+use crate::series::{GroupId, IdMap, Labels};
 
 /// The rules reading one rollup, on one worker.
 struct RollupAlertStage {
     store: PartialStore,
+    /// The rollup's groups seen here, numbered for the store, with their labels.
+    groups: Vec<Labels>,
+    numbers: IdMap<GroupId, u32>,
     clock: StepClock,
     book: RuleBook,
     step: u64,
@@ -25,7 +29,7 @@ impl RollupAlertStage {
         if self.book.next_update().is_some_and(|update| update <= time)
             && self.book.apply_until(time).changed
         {
-            self.store.reconfigure(&self.book);
+            self.store.reconfigure(&self.book, self.groups.iter());
         }
     }
 
@@ -33,10 +37,7 @@ impl RollupAlertStage {
     fn fire_until(&mut self, limit: Option<u64>) {
         while let Some(boundary) = self.clock.next_due(limit, self.store.longest_window()) {
             self.adopt_rules(boundary);
-            let mut records = Vec::new();
-            self.store.fire(boundary, &mut records);
-            self.fired
-                .extend(records.into_iter().map(|r| (boundary, r)));
+            self.store.fire(boundary, &mut self.fired);
         }
     }
 
@@ -44,9 +45,18 @@ impl RollupAlertStage {
         self.fire_until(Some(window.start));
         self.clock.saw(window.start);
         self.adopt_rules(window.start);
-        self.store.register(window.group.0, window.labels);
+        let index = match self.numbers.get(&window.group) {
+            Some(&index) => index,
+            None => {
+                let index = self.groups.len() as u32;
+                self.store.register(&window.labels);
+                self.groups.push(window.labels.clone());
+                self.numbers.insert(window.group, index);
+                index
+            }
+        };
         self.store
-            .merge_step(window.group.0, window.start / self.step, &window.state);
+            .merge_step(index, window.start / self.step, &window.state);
     }
 }
 
@@ -59,6 +69,8 @@ pub fn rollup_alerts<'s>(
 ) -> Stream<'s, u64, Vec<StepRecord>> {
     let mut stage = RollupAlertStage {
         store: PartialStore::new(input, step),
+        groups: Vec::new(),
+        numbers: IdMap::default(),
         clock: StepClock::new(step),
         book: RuleBook::default(),
         step,

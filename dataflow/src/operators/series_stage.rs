@@ -2,7 +2,7 @@
 //! broadcast; closed-window partials and alert step records out.
 
 use timely::dataflow::Stream;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
@@ -13,51 +13,75 @@ use crate::sample::SourceRecord;
 use crate::stage::{RollupPartial, SeriesStage, StageOutput};
 use crate::telemetry::WorkerGauges;
 
-/// Runs `stage` over the records of one source.
+/// What a series stage produces.
+pub struct StageStreams<'s> {
+    /// Closed-window partials, one stream per rollup of the stage.
+    pub partials: Vec<Stream<'s, u64, Vec<RollupPartial>>>,
+    /// Alert step records.
+    pub steps: Stream<'s, u64, Vec<StepRecord>>,
+}
+
+/// Runs `stage` over the records of one source, already on the workers that own their series.
 pub fn series_stage<'s>(
     records: Stream<'s, u64, Vec<SourceRecord>>,
     rules: Stream<'s, u64, Vec<RuleUpdate>>,
     mut stage: SeriesStage,
     gauges: WorkerGauges,
-) -> (
-    Stream<'s, u64, Vec<RollupPartial>>,
-    Stream<'s, u64, Vec<StepRecord>>,
-) {
+) -> StageStreams<'s> {
     let mut builder = OperatorBuilder::new("SeriesStage".to_string(), records.scope());
-    let mut records_in = builder.new_input(records, Exchange::new(|r: &SourceRecord| r.series().0));
+    let mut records_in = builder.new_input(records, Pipeline);
     let mut rules_in = builder.new_input(rules, Pipeline);
-    let (partials_out, partials) = builder.new_output();
+    let mut partial_outputs = Vec::new();
+    let mut partial_streams = Vec::new();
+    for _ in 0..stage.rollup_count() {
+        let (output, stream) = builder.new_output();
+        partial_outputs.push(OutputBuilder::from(output));
+        partial_streams.push(stream);
+    }
     let (steps_out, steps) = builder.new_output();
-    let mut partials_out = OutputBuilder::from(partials_out);
     let mut steps_out = OutputBuilder::from(steps_out);
     builder.build(move |mut capabilities| {
         let mut steps_cap = capabilities.pop();
-        let mut partials_cap = capabilities.pop();
+        let mut partial_caps: Vec<_> = capabilities.into_iter().map(Some).collect();
         let mut output = StageOutput::default();
+        let mut measured = std::time::Instant::now();
         move |frontiers| {
             records_in.for_each(|_, records| records.drain(..).for_each(|r| stage.push(r)));
             rules_in.for_each(|_, updates| stage.rules(updates.drain(..)));
             let until = frontier(frontiers);
             let samples_before = stage.samples;
             stage.advance(until, &mut output);
-            if let (Some(cap), false) = (&partials_cap, output.partials.is_empty()) {
-                send(&mut partials_out.activate(), cap, &mut output.partials);
+            for ((out, cap), partials) in partial_outputs
+                .iter_mut()
+                .zip(&partial_caps)
+                .zip(&mut output.partials)
+            {
+                if let (Some(cap), false) = (cap, partials.is_empty()) {
+                    send(&mut out.activate(), cap, partials);
+                }
             }
             if let (Some(cap), false) = (&steps_cap, output.steps.is_empty()) {
                 send(&mut steps_out.activate(), cap, &mut output.steps);
             }
             // Everything at or before the frontier has been sent: hold one past it.
             let next = until.map(|time| time + 1);
-            hold_at(&mut partials_cap, next);
+            partial_caps.iter_mut().for_each(|cap| hold_at(cap, next));
             hold_at(&mut steps_cap, next);
-            gauges.record_stage(
-                stage.samples - samples_before,
-                stage.series_count(),
-                stage.open_windows(),
-                stage.rollup_state_bytes(),
-                stage.alert_state_bytes(),
-            );
+            gauges.record_samples(stage.samples - samples_before);
+            // Sizes take a walk over every series: once a second is enough for a gauge.
+            if measured.elapsed() >= std::time::Duration::from_secs(1) || until.is_none() {
+                measured = std::time::Instant::now();
+                gauges.record_stage(
+                    stage.series_count(),
+                    stage.open_windows(),
+                    stage.rollup_state_bytes(),
+                    stage.alert_state_bytes(),
+                );
+            }
         }
     });
-    (partials, steps)
+    StageStreams {
+        partials: partial_streams,
+        steps,
+    }
 }

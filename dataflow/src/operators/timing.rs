@@ -20,7 +20,9 @@ pub fn send<T: 'static>(
     capability: &Capability<u64>,
     records: &mut Vec<(u64, T)>,
 ) {
-    records.sort_by_key(|(time, _)| *time);
+    if !records.is_sorted_by_key(|(time, _)| *time) {
+        records.sort_by_key(|(time, _)| *time);
+    }
     let mut records = records.drain(..).peekable();
     while let Some(&(time, _)) = records.peek() {
         let stamp = capability.delayed(&time);

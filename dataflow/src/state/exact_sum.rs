@@ -7,19 +7,20 @@
 //! 64-bit blocks; the result depends only on the multiset of values added.
 
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 
-/// Additions between carries: a block receives values below 2^117, so 2^9 of them cannot
-/// overflow an i128.
-const ADDS_BEFORE_CARRYING: u32 = 1 << 9;
-
-/// An exact sum of floats.
+/// An exact sum of floats: 48 bytes, nothing allocated while the values share a magnitude.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExactSum {
-    /// `(block, value)`, sorted by block: the sum is Σ value × 2^(64·block − 1088).
-    blocks: SmallVec<[(i32, i128); 2]>,
-    /// Additions since the last carry.
-    adds: u32,
+    /// The block most values land in: the sum holds `value × 2^(64·block − 1088)` …
+    value: i128,
+    block: i32,
+    /// … plus `value × 2^(64·block − 1088)` for each of these, sorted by block: values of other
+    /// magnitudes, and carries out of `value`.
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes instead of 24 in every state; values of one magnitude never allocate it"
+    )]
+    others: Option<Box<Vec<(i32, i128)>>>,
     /// The sum of the non-finite values added (infinities, NaN): order cannot change it.
     non_finite: f64,
 }
@@ -57,63 +58,95 @@ impl ExactSum {
         let shifted = (mantissa as i128) << (offset % 64);
         let signed = if bits >> 63 == 1 { -shifted } else { shifted };
         self.add_block(offset / 64, signed);
-        self.adds += 1;
-        if self.adds >= ADDS_BEFORE_CARRYING {
-            self.carry();
+    }
+
+    /// Adds `value × 2^(64·block − 1088)`.
+    #[inline]
+    fn add_block(&mut self, block: i32, value: i128) {
+        if self.value == 0 && self.others.is_none() {
+            self.block = block;
+        }
+        if block == self.block {
+            match self.value.checked_add(value) {
+                Some(sum) => self.value = sum,
+                None => {
+                    // Move the upper part of the main block up a block, which always makes room.
+                    let carry = self.value >> 64;
+                    self.value -= carry << 64;
+                    self.add_other(self.block + 1, carry);
+                    self.value += value;
+                }
+            }
+        } else {
+            self.add_other(block, value);
         }
     }
 
-    #[inline]
-    fn add_block(&mut self, block: i32, value: i128) {
-        if let Some(entry) = self.blocks.iter_mut().find(|(b, _)| *b == block) {
-            entry.1 += value;
-            return;
+    fn add_other(&mut self, block: i32, value: i128) {
+        let others = self.others.get_or_insert_with(Box::default);
+        match others.binary_search_by_key(&block, |(b, _)| *b) {
+            Ok(at) => match others[at].1.checked_add(value) {
+                Some(sum) => others[at].1 = sum,
+                None => {
+                    let carry = others[at].1 >> 64;
+                    others[at].1 -= carry << 64;
+                    others[at].1 += value;
+                    self.add_other(block + 1, carry);
+                }
+            },
+            Err(at) => others.insert(at, (block, value)),
         }
-        let at = self.blocks.partition_point(|(b, _)| *b < block);
-        self.blocks.insert(at, (block, value));
     }
 
     /// Adds another sum.
     pub fn merge(&mut self, other: &ExactSum) {
         self.non_finite += other.non_finite;
-        for &(block, value) in &other.blocks {
-            self.add_block(block, value);
+        if other.value != 0 {
+            self.add_block(other.block, other.value);
         }
-        self.adds += other.adds + 1;
-        if self.adds >= ADDS_BEFORE_CARRYING {
-            self.carry();
+        for &(block, value) in other.others.iter().flat_map(|others| others.iter()) {
+            self.add_block(block, value);
         }
     }
 
-    /// Moves carries up so that every block below the highest is in `[0, 2^64)`, which bounds
-    /// every block for the next additions. The highest block keeps its sign.
-    fn carry(&mut self) {
-        let mut index = 0;
-        while index + 1 < self.blocks.len() {
-            let (block, value) = self.blocks[index];
-            let carry = value >> 64;
-            if carry != 0 {
-                self.blocks[index].1 = value - (carry << 64);
-                self.add_block(block + 1, carry);
-            }
-            index += 1;
+    /// Subtracts another sum, exactly: for windows that slide by adding one step and dropping
+    /// the oldest.
+    pub fn subtract(&mut self, other: &ExactSum) {
+        self.non_finite -= other.non_finite;
+        if other.value != 0 {
+            self.add_block(other.block, -other.value);
         }
-        self.blocks.retain(|(_, value)| *value != 0);
-        self.adds = 0;
+        for &(block, value) in other.others.iter().flat_map(|others| others.iter()) {
+            self.add_block(block, -value);
+        }
+    }
+
+    /// Every block, main and others.
+    fn blocks(&self) -> impl Iterator<Item = (i32, i128)> + '_ {
+        std::iter::once((self.block, self.value))
+            .filter(|(_, value)| *value != 0)
+            .chain(self.others.iter().flat_map(|others| others.iter().copied()))
     }
 
     fn canonical(&self) -> Canonical {
-        let (Some(&(lowest, _)), Some(&(highest, _))) = (self.blocks.first(), self.blocks.last())
-        else {
+        let (Some(lowest), Some(highest)) = (
+            self.blocks().map(|(b, _)| b).min(),
+            self.blocks().map(|(b, _)| b).max(),
+        ) else {
             return Canonical {
                 lowest: 0,
                 digits: Vec::new(),
                 negative: false,
             };
         };
-        let mut dense = vec![0i128; (highest - lowest + 1) as usize];
-        for &(block, value) in &self.blocks {
-            dense[(block - lowest) as usize] += value;
+        // Split every block into its low 64 bits and the rest, one block up: each slot then
+        // receives a handful of values below 2^64, which cannot overflow.
+        let mut dense = vec![0i128; (highest - lowest + 2) as usize];
+        for (block, value) in self.blocks() {
+            let high = value >> 64;
+            let at = (block - lowest) as usize;
+            dense[at] += value - (high << 64);
+            dense[at + 1] += high;
         }
         let mut digits = Vec::with_capacity(dense.len() + 2);
         let mut carry = 0i128;
@@ -188,13 +221,12 @@ fn power_of_two(exponent: i32) -> f64 {
 }
 
 impl ExactSum {
-    /// Heap bytes, when the blocks no longer fit inline.
+    /// Heap bytes, when values of several magnitudes were added.
     pub fn heap_bytes(&self) -> usize {
-        if self.blocks.spilled() {
-            self.blocks.capacity() * std::mem::size_of::<(i32, i128)>()
-        } else {
-            0
-        }
+        self.others.as_ref().map_or(0, |others| {
+            std::mem::size_of::<Vec<(i32, i128)>>()
+                + others.capacity() * std::mem::size_of::<(i32, i128)>()
+        })
     }
 }
 
@@ -228,6 +260,27 @@ mod tests {
         // Plain addition loses the 1.0 in one of the two orders.
         assert_ne!(values.iter().sum::<f64>(), values.iter().rev().sum::<f64>());
         assert!((forward.value() - (1.0 + 0.1 + 0.2 + 3.5e-10 - 7.25)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_block_that_overflows_carries_into_the_next() {
+        // 1.5 × 2^100 has a 53-bit mantissa shifted far up its block: 5000 of them overflow an
+        // i128 several times over.
+        let x = 1.5 * 2f64.powi(100);
+        let total = sum(std::iter::repeat_n(x, 5000));
+        assert_eq!(total.value(), 7500.0 * 2f64.powi(100));
+        let mut back = total.clone();
+        back.subtract(&sum(std::iter::repeat_n(x, 4999)));
+        assert_eq!(back.value(), x);
+    }
+
+    #[test]
+    fn subtracting_what_was_added_leaves_exactly_the_rest() {
+        let mut window = sum([0.1, 0.2, 1e20]);
+        window.subtract(&sum([0.1]));
+        window.subtract(&sum([1e20]));
+        assert_eq!(window, sum([0.2]));
+        assert_eq!(window.value(), 0.2);
     }
 
     #[test]

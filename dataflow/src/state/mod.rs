@@ -6,7 +6,7 @@ mod exact_sum;
 mod sketch;
 
 pub use exact_sum::ExactSum;
-pub use sketch::{EXACT_LIMIT, RELATIVE_ACCURACY, Sketch};
+pub use sketch::{EXACT_LIMIT, INLINE, RELATIVE_ACCURACY, Sketch};
 
 use pipe_dsl::plan::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -27,8 +27,8 @@ pub struct RollupState {
     /// Value of the latest (the larger on equal timestamps).
     pub last: f64,
     /// Counter increase: rises between consecutive samples of each series, resets counted as
-    /// restarts from zero. Exact, like `sum`.
-    pub increase: ExactSum,
+    /// restarts from zero. Exact, like `sum`; boxed, because only `rate` and `increase` need it.
+    pub increase: Option<Box<ExactSum>>,
     /// Quantiles, when a quantile aggregate needs them.
     pub sketch: Sketch,
 }
@@ -42,7 +42,7 @@ impl Default for RollupState {
             max: f64::NEG_INFINITY,
             last_ts: 0,
             last: f64::NAN,
-            increase: ExactSum::default(),
+            increase: None,
             sketch: Sketch::default(),
         }
     }
@@ -60,7 +60,8 @@ impl PartialEq for RollupState {
             && self.min.to_bits() == other.min.to_bits()
             && self.max.to_bits() == other.max.to_bits()
             && (self.last_ts, self.last.to_bits()) == (other.last_ts, other.last.to_bits())
-            && self.increase == other.increase
+            && self.increase.as_deref().cloned().unwrap_or_default()
+                == other.increase.as_deref().cloned().unwrap_or_default()
             && self.sketch == other.sketch
     }
 }
@@ -89,7 +90,7 @@ impl RollupState {
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         if let Some(delta) = delta {
-            self.increase.add(delta);
+            self.increase.get_or_insert_with(Box::default).add(delta);
         }
         if with_sketch {
             self.sketch.insert(value);
@@ -112,7 +113,11 @@ impl RollupState {
         self.sum.merge(&other.sum);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.increase.merge(&other.increase);
+        if let Some(increase) = &other.increase {
+            self.increase
+                .get_or_insert_with(Box::default)
+                .merge(increase);
+        }
         self.sketch.merge(&other.sketch);
     }
 
@@ -132,15 +137,27 @@ impl RollupState {
             Aggregate::Max => self.max,
             Aggregate::Avg => self.sum.value() / self.count as f64,
             Aggregate::Last => self.last,
-            Aggregate::Increase => self.increase.value(),
-            Aggregate::Rate => self.increase.value() * 1000.0 / window_ms as f64,
+            Aggregate::Increase => self.increase(),
+            Aggregate::Rate => self.increase() * 1000.0 / window_ms as f64,
             quantile => return self.sketch.quantile(quantile.quantile().unwrap_or(0.5)),
         })
     }
 
     /// Heap bytes beyond the struct itself.
     pub fn heap_bytes(&self) -> usize {
-        self.sketch.heap_bytes() + self.sum.heap_bytes() + self.increase.heap_bytes()
+        self.sketch.heap_bytes()
+            + self.sum.heap_bytes()
+            + self
+                .increase
+                .as_ref()
+                .map_or(0, |i| std::mem::size_of::<ExactSum>() + i.heap_bytes())
+    }
+
+    /// The counter increase (zero when no counter increase was added).
+    pub fn increase(&self) -> f64 {
+        self.increase
+            .as_ref()
+            .map_or(0.0, |increase| increase.value())
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! A 1-minute window of a 15-second series has four values; a general-purpose sketch allocates
 //! and takes a logarithm for each of them. Here up to [`EXACT_LIMIT`] values are kept as they
-//! are, inline, and only a window that grows past that turns into log-spaced buckets, stored
-//! sparsely so that a series whose values stay in a narrow band costs a few words.
+//! are (the first [`INLINE`] without allocating), and only a window that grows past that turns
+//! into log-spaced buckets, stored sparsely so that a series whose values stay in a narrow band
+//! costs a few words.
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -13,11 +14,17 @@ use smallvec::SmallVec;
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 
 /// How many values are kept exactly before switching to buckets.
-pub const EXACT_LIMIT: usize = 4;
+pub const EXACT_LIMIT: usize = 32;
 
-/// The most buckets kept; beyond, the lowest buckets are merged (losing accuracy only for the
-/// lowest quantiles of values spanning more than 30 orders of magnitude).
+/// How many exact values are kept without allocating: a minute of a 15-second series.
+pub const INLINE: usize = 4;
+
+/// The widest range of buckets a store keeps; beyond, the lowest buckets are merged (losing
+/// accuracy only for the lowest quantiles of values spanning tens of orders of magnitude).
 const MAX_BUCKETS: usize = 4096;
+
+/// Room left on each side when a store grows, so that a drifting series grows it rarely.
+const MARGIN: i32 = 8;
 
 /// Magnitudes below this count as zero.
 const MIN_MAGNITUDE: f64 = 1e-9;
@@ -26,7 +33,7 @@ const MIN_MAGNITUDE: f64 = 1e-9;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Sketch {
     /// Up to [`EXACT_LIMIT`] values, exactly.
-    Exact(SmallVec<[f64; EXACT_LIMIT]>),
+    Exact(SmallVec<[f64; INLINE]>),
     /// Log-spaced buckets.
     Buckets(Box<Buckets>),
 }
@@ -58,16 +65,80 @@ impl Default for Sketch {
 /// Bucket counts for negative values, zeros and positive values.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Buckets {
-    negative: Vec<(i32, u64)>,
+    negative: Store,
     zeros: u64,
-    positive: Vec<(i32, u64)>,
+    positive: Store,
     count: u64,
+}
+
+/// Counts of consecutive buckets from `offset`: values of a series drift within a band, so a
+/// dense run of buckets is both small and O(1) to update.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Store {
+    offset: i32,
+    counts: Vec<u32>,
+}
+
+impl PartialEq for Store {
+    /// Equal when they count the same buckets, whatever room each has around them.
+    fn eq(&self, other: &Self) -> bool {
+        self.occupied().eq(other.occupied())
+    }
+}
+
+impl Store {
+    fn occupied(&self) -> impl Iterator<Item = (i32, u32)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(at, &count)| (self.offset + at as i32, count))
+    }
+
+    #[inline]
+    fn add(&mut self, index: i32, count: u32) {
+        if self.counts.is_empty() {
+            self.offset = index - MARGIN;
+            self.counts.resize(2 * MARGIN as usize + 1, 0);
+        }
+        if index < self.offset || index >= self.offset + self.counts.len() as i32 {
+            self.grow(index);
+        }
+        let at = (index.max(self.offset) - self.offset) as usize;
+        self.counts[at] += count;
+    }
+
+    /// Makes room for `index`, with a margin, merging the lowest buckets if the range would
+    /// exceed [`MAX_BUCKETS`].
+    fn grow(&mut self, index: i32) {
+        let low = self.offset.min(index - MARGIN);
+        let high = (self.offset + self.counts.len() as i32).max(index + MARGIN + 1);
+        let mut counts = vec![0u32; (high - low) as usize];
+        let shift = (self.offset - low) as usize;
+        counts[shift..shift + self.counts.len()].copy_from_slice(&self.counts);
+        self.counts = counts;
+        self.offset = low;
+        if self.counts.len() > MAX_BUCKETS {
+            let excess = self.counts.len() - MAX_BUCKETS;
+            let merged: u32 = self.counts.drain(..excess).sum();
+            self.counts[0] += merged;
+            self.offset += excess as i32;
+        }
+    }
+
+    fn merge(&mut self, other: &Store) {
+        for (index, count) in other.occupied() {
+            self.add(index, count);
+        }
+    }
 }
 
 fn gamma_ln() -> f64 {
     ((1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)).ln()
 }
 
+/// The bucket of a magnitude.
+#[inline]
 fn bucket_of(magnitude: f64) -> i32 {
     (magnitude.ln() / gamma_ln()).ceil() as i32
 }
@@ -78,47 +149,36 @@ fn value_of(index: i32) -> f64 {
     2.0 * (gamma_ln() * index as f64).exp() / (gamma + 1.0)
 }
 
-fn add_to(store: &mut Vec<(i32, u64)>, index: i32, count: u64) {
-    match store.binary_search_by_key(&index, |(i, _)| *i) {
-        Ok(at) => store[at].1 += count,
-        Err(at) => {
-            store.insert(at, (index, count));
-            if store.len() > MAX_BUCKETS {
-                let (_, lowest) = store.remove(0);
-                store[0].1 += lowest;
-            }
-        }
-    }
-}
-
 impl Buckets {
-    fn insert(&mut self, value: f64, count: u64) {
-        self.count += count;
+    fn insert(&mut self, value: f64, count: u32) {
+        self.count += count as u64;
         if value.abs() < MIN_MAGNITUDE {
-            self.zeros += count;
+            self.zeros += count as u64;
         } else if value > 0.0 {
-            add_to(&mut self.positive, bucket_of(value), count);
+            self.positive.add(bucket_of(value), count);
         } else {
-            add_to(&mut self.negative, bucket_of(-value), count);
+            self.negative.add(bucket_of(-value), count);
         }
     }
 
     fn merge(&mut self, other: &Buckets) {
         self.count += other.count;
         self.zeros += other.zeros;
-        for &(index, count) in &other.positive {
-            add_to(&mut self.positive, index, count);
-        }
-        for &(index, count) in &other.negative {
-            add_to(&mut self.negative, index, count);
-        }
+        self.positive.merge(&other.positive);
+        self.negative.merge(&other.negative);
     }
 
     /// The value of rank `rank` (0-based) in ascending order.
     fn at_rank(&self, rank: u64) -> f64 {
         let mut seen = 0;
-        for &(index, count) in self.negative.iter().rev() {
-            seen += count;
+        for (index, count) in self
+            .negative
+            .occupied()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            seen += count as u64;
             if seen > rank {
                 return -value_of(index);
             }
@@ -127,15 +187,15 @@ impl Buckets {
         if seen > rank {
             return 0.0;
         }
-        for &(index, count) in &self.positive {
-            seen += count;
+        let mut highest = 0.0;
+        for (index, count) in self.positive.occupied() {
+            seen += count as u64;
+            highest = value_of(index);
             if seen > rank {
-                return value_of(index);
+                return highest;
             }
         }
-        self.positive
-            .last()
-            .map_or(0.0, |&(index, _)| value_of(index))
+        highest
     }
 }
 
@@ -156,6 +216,15 @@ impl Sketch {
                 *self = Sketch::Buckets(Box::new(buckets));
             }
             Sketch::Buckets(buckets) => buckets.insert(value, 1),
+        }
+    }
+
+    /// An empty sketch with room for `values` exact values, so that filling it allocates once.
+    pub fn with_capacity(values: usize) -> Self {
+        if values <= INLINE || values > EXACT_LIMIT {
+            Sketch::default()
+        } else {
+            Sketch::Exact(SmallVec::with_capacity(values))
         }
     }
 
@@ -194,7 +263,7 @@ impl Sketch {
         let rank = (q.clamp(0.0, 1.0) * (count - 1) as f64).floor() as u64;
         Some(match self {
             Sketch::Exact(values) => {
-                let mut sorted: SmallVec<[f64; EXACT_LIMIT]> = values.clone();
+                let mut sorted = values.clone();
                 sorted.sort_by(f64::total_cmp);
                 sorted[rank as usize]
             }
@@ -205,11 +274,11 @@ impl Sketch {
     /// Heap bytes used, for the state-size figures of `pipectl bench`.
     pub fn heap_bytes(&self) -> usize {
         match self {
+            Sketch::Exact(values) if values.spilled() => values.capacity() * 8,
             Sketch::Exact(_) => 0,
             Sketch::Buckets(buckets) => {
                 std::mem::size_of::<Buckets>()
-                    + (buckets.negative.capacity() + buckets.positive.capacity())
-                        * std::mem::size_of::<(i32, u64)>()
+                    + (buckets.negative.counts.capacity() + buckets.positive.counts.capacity()) * 4
             }
         }
     }
@@ -222,6 +291,23 @@ mod tests {
     fn exact_quantile(values: &mut [f64], q: f64) -> f64 {
         values.sort_by(f64::total_cmp);
         values[(q * (values.len() - 1) as f64).floor() as usize]
+    }
+
+    #[test]
+    fn values_spanning_hundreds_of_orders_of_magnitude_keep_the_upper_quantiles() {
+        // 4096 buckets cover 35 orders of magnitude; the lower ones are merged.
+        let mut values: Vec<f64> = (-9..300).map(|k| 10f64.powi(k)).collect();
+        let mut sketch = Sketch::default();
+        values.iter().for_each(|&v| sketch.insert(v));
+        for q in [0.9, 0.99, 1.0] {
+            let exact = exact_quantile(&mut values, q);
+            let estimate = sketch.quantile(q).unwrap();
+            assert!(
+                (estimate - exact).abs() <= RELATIVE_ACCURACY * exact,
+                "q={q}: {estimate} vs {exact}"
+            );
+        }
+        assert_eq!(sketch.count(), values.len() as u64);
     }
 
     #[test]

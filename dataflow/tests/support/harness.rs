@@ -11,7 +11,7 @@ use pipe_dataflow::rules::{RuleRecord, rule_record};
 use pipe_dataflow::series::Labels;
 use pipe_dataflow::telemetry::Telemetry;
 use pipe_dataflow::watermark::Watermark;
-use pipe_dataflow::{Sample, SourceInput, SourceRecord, build};
+use pipe_dataflow::{Sample, SourceInput, SourceRecord, SourceStream, build};
 use pipe_dsl::Plan;
 use timely::dataflow::operators::{Input, Inspect, Probe};
 
@@ -48,7 +48,14 @@ pub fn run(plan: &Plan, script: &Script, workers: usize) -> Run {
         let (mut input, mut rules, probe) = worker.dataflow::<u64, _, _>(|scope| {
             let (input, records) = scope.new_input::<Vec<SourceRecord>>();
             let (rules_input, rules) = scope.new_collection::<RuleRecord, isize>();
-            let sources = BTreeMap::from([(source.clone(), records)]);
+            // Worker 0 sends every record, so the dataflow must route them to their owners.
+            let sources = BTreeMap::from([(
+                source.clone(),
+                SourceStream {
+                    records,
+                    partitioned: false,
+                },
+            )]);
             let outputs = build(&plan, &sources, rules.inner, &telemetry).expect("plan builds");
             let mut streams = Vec::new();
             for (name, stream) in outputs.rollups {

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pipe_dataflow::alert::{Groups, Machine, TermValues, TransitionKind, evaluate};
+use pipe_dataflow::alert::{
+    Groups, Machine, TermValues, TransitionKind, evaluate, groups as labelled,
+};
 use pipe_dataflow::operators::WindowResult;
 use pipe_dataflow::rules::{CompiledRule, Term};
 use pipe_dataflow::series::Labels;
@@ -212,12 +214,19 @@ pub fn windows(plan: &Plan, script: &Script) -> BTreeMap<String, Vec<WindowValue
     out
 }
 
-fn term_value(aggregate: Aggregate, samples: &[&Admitted], over: u64) -> f64 {
+/// A term's value: sums are added in `f64` per series and step in time order, then exactly
+/// across steps and series (as alert step partials keep them).
+fn term_value(aggregate: Aggregate, samples: &[&Admitted], over: u64, step: u64) -> f64 {
+    let mut steps: BTreeMap<(&Labels, u64), Vec<&Admitted>> = BTreeMap::new();
+    for s in samples {
+        steps.entry((&s.labels, s.ts / step)).or_default().push(s);
+    }
     let mut sum = ExactSum::default();
     let mut increase = ExactSum::default();
-    for s in samples {
-        sum.add(s.value);
-        increase.add(s.delta);
+    for in_step in steps.values_mut() {
+        in_step.sort_by_key(|a| (a.ts, a.value.to_bits()));
+        sum.add(in_step.iter().fold(0.0, |total, s| total + s.value));
+        increase.add(in_step.iter().fold(0.0, |total, s| total + s.delta));
     }
     let mut sorted: Vec<f64> = samples.iter().map(|s| s.value).collect();
     sorted.sort_by(f64::total_cmp);
@@ -283,15 +292,14 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
                         .push(s);
                 }
                 let value: Groups = match term.aggregate {
-                    Some(aggregate) => groups
-                        .iter()
-                        .map(|(g, samples)| (g.clone(), term_value(aggregate, samples, term.over)))
-                        .collect(),
+                    Some(aggregate) => labelled(groups.iter().map(|(g, samples)| {
+                        (g.clone(), term_value(aggregate, samples, term.over, step))
+                    })),
                     None if term.by.is_empty() => {
                         if groups.is_empty() {
-                            Groups::from([(Labels::default(), 1.0)])
+                            labelled([(Labels::default(), 1.0)])
                         } else {
-                            Groups::new()
+                            Groups::default()
                         }
                     }
                     None => {
@@ -301,11 +309,12 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
                         }
                         memory
                             .retain(|_, last| at - *last <= pipe_dataflow::alert::ABSENT_MEMORY_MS);
-                        memory
-                            .iter()
-                            .filter(|&(_, &last)| last < at)
-                            .map(|(g, _)| (g.clone(), 1.0))
-                            .collect()
+                        labelled(
+                            memory
+                                .iter()
+                                .filter(|&(_, &last)| last < at)
+                                .map(|(g, _)| (g.clone(), 1.0)),
+                        )
                     }
                 };
                 values.terms.push(value);
@@ -347,7 +356,7 @@ pub fn values_of_result(result: &WindowResult, rollup: &Rollup) -> WindowValues 
         max: state.max,
         last: state.last,
         increase: if rollup.state.counter {
-            state.increase.value()
+            state.increase()
         } else {
             0.0
         },

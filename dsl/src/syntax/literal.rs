@@ -5,7 +5,8 @@ pub fn number(text: &str) -> f64 {
     text.replace('_', "").parse().unwrap_or(f64::NAN)
 }
 
-/// Milliseconds of a duration such as `1h30m`, or why it cannot be represented.
+/// Milliseconds of a duration such as `1h30m` (text the grammar has accepted as a duration), or
+/// why it cannot be represented.
 pub fn duration_millis(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut rest = text;
