@@ -342,7 +342,7 @@ impl SeriesStage {
         }
         for &sample in &ready {
             self.clock.saw(sample.ts);
-            while let Some(boundary) = self.clock.next_due(Some(sample.ts), 0) {
+            while let Some(boundary) = self.clock.next_due(Some(sample.ts)) {
                 self.fire(boundary, out);
             }
             self.adopt_rules(sample.ts);
@@ -350,7 +350,7 @@ impl SeriesStage {
         }
         ready.clear();
         self.ready = ready;
-        while let Some(boundary) = self.clock.next_due(frontier, self.alerts.longest_window()) {
+        while let Some(boundary) = self.clock.next_due(frontier) {
             self.fire(boundary, out);
         }
         out.partials.resize_with(self.rollups.len(), Vec::new);

@@ -254,15 +254,6 @@ impl PartialStore {
         !self.rules.is_empty()
     }
 
-    /// The longest window of the current terms, in milliseconds.
-    pub fn longest_window(&self) -> u64 {
-        self.terms
-            .iter()
-            .map(|t| t.over_steps * self.step)
-            .max()
-            .unwrap_or(0)
-    }
-
     /// Whether the current rules need counter increases.
     pub fn needs_counter(&self) -> bool {
         self.with_counter
@@ -555,8 +546,9 @@ fn resize(old: Box<[Slot]>, ring: usize) -> Box<[Slot]> {
 }
 
 /// Which step boundaries are due on one worker: from the first after its first sample, every
-/// step up to the input frontier; once the input has ended, until its longest window has
-/// drained past its last sample, so that every boundary whose windows hold its samples fires.
+/// step up to the input frontier; once the input has ended, up to the first boundary past its
+/// last sample. Time does not run on past the end of the input: a replay that stops must not
+/// read as every host falling silent.
 #[derive(Debug, Clone)]
 pub struct StepClock {
     step: u64,
@@ -586,15 +578,14 @@ impl StepClock {
     }
 
     /// The next boundary not after the input `frontier`, consumed. Once the input has ended
-    /// (`None`), boundaries run until `drain` milliseconds after the first boundary past the
-    /// last sample.
-    pub fn next_due(&mut self, frontier: Option<u64>, drain: u64) -> Option<u64> {
+    /// (`None`), boundaries run up to the first past the last sample.
+    pub fn next_due(&mut self, frontier: Option<u64>) -> Option<u64> {
         let next = self.next?;
         let limit = match frontier {
             Some(frontier) => frontier,
             None => {
                 let newest = self.newest?;
-                newest - newest % self.step + self.step + drain
+                newest - newest % self.step + self.step
             }
         };
         (next <= limit).then(|| {
@@ -611,15 +602,14 @@ mod tests {
     #[test]
     fn the_clock_starts_after_the_first_sample_and_stops_after_the_last() {
         let mut clock = StepClock::new(10);
-        assert_eq!(clock.next_due(Some(100), 0), None, "no sample yet");
+        assert_eq!(clock.next_due(Some(100)), None, "no sample yet");
         clock.saw(23);
         clock.saw(41);
-        assert_eq!(clock.next_due(Some(35), 0), Some(30));
-        assert_eq!(clock.next_due(Some(35), 0), None);
-        assert_eq!(clock.next_due(None, 10), Some(40));
-        assert_eq!(clock.next_due(None, 10), Some(50));
-        assert_eq!(clock.next_due(None, 10), Some(60));
-        assert_eq!(clock.next_due(None, 10), None);
+        assert_eq!(clock.next_due(Some(35)), Some(30));
+        assert_eq!(clock.next_due(Some(35)), None);
+        assert_eq!(clock.next_due(None), Some(40));
+        assert_eq!(clock.next_due(None), Some(50));
+        assert_eq!(clock.next_due(None), None);
     }
 
     #[test]

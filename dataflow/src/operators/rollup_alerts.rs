@@ -35,7 +35,7 @@ impl RollupAlertStage {
 
     /// Fires every boundary up to `limit` (the end of the input when `None`).
     fn fire_until(&mut self, limit: Option<u64>) {
-        while let Some(boundary) = self.clock.next_due(limit, self.store.longest_window()) {
+        while let Some(boundary) = self.clock.next_due(limit) {
             self.adopt_rules(boundary);
             self.store.fire(boundary, &mut self.fired);
         }

@@ -267,16 +267,11 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
         .map(|r| CompiledRule::new(r.clone()).unwrap())
         .collect();
     let steps_of = |term: &Term| term.over.div_ceil(step).max(1) * step;
-    let drain = rules
-        .iter()
-        .flat_map(|r| r.terms.iter().map(steps_of))
-        .max()
-        .unwrap_or(0);
     let mut machines: HashMap<String, Machine> = HashMap::new();
     let mut seen: HashMap<(String, usize), BTreeMap<Labels, u64>> = HashMap::new();
     let mut out = Vec::new();
     let mut at = first - first % step + step;
-    while at <= newest - newest % step + step + drain {
+    while at <= newest - newest % step + step {
         for rule in &rules {
             let mut values = TermValues::default();
             for (index, term) in rule.terms.iter().enumerate() {
