@@ -218,9 +218,18 @@ fn run_worker(
             .collect();
         let outputs = build(plan, &sources, rules_stream.inner, telemetry)
             .context("cannot build the dataflow")?;
+        // Progress is watched at the streams nothing else in the graph reads: a stream read by
+        // another rollup or by alerts is behind them anyway, and every extra reader of a stream
+        // costs a copy of each of its batches.
         let probe = ProbeHandle::new();
-        for windows in outputs.rollups.values() {
-            windows.clone().probe_with(&probe);
+        let read_inside = |name: &str| {
+            plan.rollups.iter().any(|r| r.input == name)
+                || plan.alerts.iter().any(|a| a.input == name)
+        };
+        for (name, windows) in &outputs.rollups {
+            if !read_inside(name) {
+                windows.clone().probe_with(&probe);
+            }
         }
         let alerts = outputs.alerts.clone().probe_with(&probe);
         match &options.outputs {
