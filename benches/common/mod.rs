@@ -50,7 +50,7 @@ pub fn record(plan: &Plan, ticks: u64) -> Recorded {
                 recorded.samples += samples.len() as u64;
                 recorded.parts.push((samples, frontier));
             }
-            Poll::Finished => return recorded,
+            Poll::Finished { .. } => return recorded,
             Poll::WaitUntil(_) => unreachable!("pace = max never waits"),
         }
     }

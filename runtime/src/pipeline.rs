@@ -326,7 +326,17 @@ fn run_worker(
                     produced = true;
                 }
                 Poll::WaitUntil(at) => wake_at = Some(wake_at.map_or(at, |w| w.min(at))),
-                Poll::Finished => feed.input = None,
+                // The frontier passes the end before the input closes: every worker then
+                // stops its alert steps at the same boundary, whichever series it holds.
+                Poll::Finished { end } if *input.time() < end => {
+                    input.advance_to(end);
+                    produced = true;
+                }
+                Poll::Finished { end } => {
+                    if !probe.less_than(&end) {
+                        feed.input = None;
+                    }
+                }
             }
         }
         let slowest = feeds

@@ -5,15 +5,18 @@ use pipe_dsl::plan::{BinaryOp, Condition, Expr};
 
 use crate::series::{IdMap, Labels};
 
-/// Values per group, keyed by the hash of the group's labels so that matching groups never
-/// compares strings.
-pub type Groups = IdMap<u64, (Labels, f64)>;
+/// Values per group, keyed by the hash of the group's labels: matching groups compares ids,
+/// and labels are looked up only for the alerts that change.
+pub type Groups = IdMap<u64, f64>;
+
+/// The labels of groups, by id.
+pub type GroupLabels = IdMap<u64, Labels>;
 
 /// Groups from labelled values.
 pub fn groups(values: impl IntoIterator<Item = (Labels, f64)>) -> Groups {
     values
         .into_iter()
-        .map(|(labels, value)| (labels.stable_hash(), (labels, value)))
+        .map(|(labels, value)| (labels.stable_hash(), value))
         .collect()
 }
 
@@ -32,8 +35,10 @@ enum Vector {
 
 /// A term with no `by` yields one group with no labels, applied to every group of the other side.
 fn single(groups: &Groups) -> Option<f64> {
-    match groups.values().next() {
-        Some((labels, value)) if groups.len() == 1 && labels.is_empty() => Some(*value),
+    match groups.iter().next() {
+        Some((&id, &value)) if groups.len() == 1 && id == Labels::default().stable_hash() => {
+            Some(value)
+        }
         _ => None,
     }
 }
@@ -54,11 +59,11 @@ fn holds(condition: &Condition, values: &TermValues, next_term: &mut usize) -> G
             match (left, right) {
                 (Vector::Scalar(_), Vector::Scalar(_)) => Groups::default(),
                 (Vector::Groups(mut groups), Vector::Scalar(b)) => {
-                    groups.retain(|_, (_, a)| compare(*a, b));
+                    groups.retain(|_, a| compare(*a, b));
                     groups
                 }
                 (Vector::Scalar(a), Vector::Groups(mut groups)) => {
-                    groups.retain(|_, (_, b)| compare(a, *b));
+                    groups.retain(|_, b| compare(a, *b));
                     groups
                 }
                 (Vector::Groups(a), Vector::Groups(b)) => {
@@ -98,11 +103,11 @@ fn expr(expr_node: &Expr, values: &TermValues, next_term: &mut usize) -> Vector 
             match (left, right) {
                 (Vector::Scalar(a), Vector::Scalar(b)) => Vector::Scalar(apply(a, b)),
                 (Vector::Groups(mut groups), Vector::Scalar(b)) => {
-                    groups.values_mut().for_each(|(_, a)| *a = apply(*a, b));
+                    groups.values_mut().for_each(|a| *a = apply(*a, b));
                     Vector::Groups(groups)
                 }
                 (Vector::Scalar(a), Vector::Groups(mut groups)) => {
-                    groups.values_mut().for_each(|(_, b)| *b = apply(a, *b));
+                    groups.values_mut().for_each(|b| *b = apply(a, *b));
                     Vector::Groups(groups)
                 }
                 (Vector::Groups(a), Vector::Groups(b)) => {
@@ -119,13 +124,13 @@ fn matched(left: Groups, right: Groups, combine: impl Fn(f64, f64) -> Option<f64
     let broadcast = |groups: Groups, value: f64, value_left: bool| -> Groups {
         groups
             .into_iter()
-            .filter_map(|(id, (labels, other))| {
+            .filter_map(|(id, other)| {
                 let combined = if value_left {
                     combine(value, other)
                 } else {
                     combine(other, value)
                 };
-                combined.map(|v| (id, (labels, v)))
+                combined.map(|v| (id, v))
             })
             .collect()
     };
@@ -134,9 +139,9 @@ fn matched(left: Groups, right: Groups, combine: impl Fn(f64, f64) -> Option<f64
         (_, Some(r)) => broadcast(left, r, false),
         _ => left
             .into_iter()
-            .filter_map(|(id, (labels, l))| {
-                let (_, r) = right.get(&id)?;
-                combine(l, *r).map(|v| (id, (labels, v)))
+            .filter_map(|(id, l)| {
+                let r = right.get(&id)?;
+                combine(l, *r).map(|v| (id, v))
             })
             .collect(),
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use pipe_dsl::plan::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use super::condition::{Groups, TermValues, evaluate, groups};
+use super::condition::{GroupLabels, Groups, TermValues, evaluate, groups};
 use super::machine::{Change, Machine, TransitionKind};
 use super::partials::{StepRecord, TermGroup};
 use crate::rules::{CompiledRule, RuleBook, RuleUpdate};
@@ -17,7 +17,7 @@ use crate::series::{IdMap, Labels};
 type TermKey = (Arc<str>, u16);
 
 /// Groups an `absent` term has seen, by id, with the last step at which each had samples.
-type AbsentMemory = IdMap<u64, (Labels, u64)>;
+type AbsentMemory = IdMap<u64, u64>;
 
 /// How long `absent(…) by …` remembers a group that has stopped reporting.
 pub const ABSENT_MEMORY_MS: u64 = 24 * 3_600_000;
@@ -59,6 +59,9 @@ pub struct Evaluator {
     book: RuleBook,
     clocks: HashMap<Arc<str>, RuleClock>,
     machines: HashMap<Arc<str>, Machine>,
+    /// Per rule: the labels of every group its terms have had, as the workers announced them.
+    /// Like the series the workers track, they are kept for as long as the rule is.
+    labels: HashMap<Arc<str>, GroupLabels>,
     /// Per rule and `absent` term: each group, by id, and the last step at which it had samples.
     seen: HashMap<TermKey, AbsentMemory>,
     /// What every worker sent for each step not yet evaluated.
@@ -86,8 +89,16 @@ impl Step {
         }
     }
 
-    /// A term's groups, merged over the workers that sent some, with their values.
-    fn values(&mut self, rule: &Arc<str>, index: u16, aggregate: Aggregate, over: u64) -> Groups {
+    /// A term's groups, merged over the workers that sent some, with their values; the labels
+    /// announced with them go to `labels`.
+    fn values(
+        &mut self,
+        rule: &Arc<str>,
+        index: u16,
+        aggregate: Aggregate,
+        over: u64,
+        labels: &mut GroupLabels,
+    ) -> Groups {
         let Some((_, batches)) = self
             .terms
             .iter_mut()
@@ -96,10 +107,10 @@ impl Step {
             return Groups::default();
         };
         let value = |group: TermGroup| {
-            Some((
-                group.id,
-                (group.labels, group.state.value(aggregate, over)?),
-            ))
+            if let Some(announced) = group.labels {
+                labels.entry(group.id).or_insert(announced);
+            }
+            Some((group.id, group.state.value(aggregate, over)?))
         };
         if batches.len() == 1 {
             return batches
@@ -112,7 +123,12 @@ impl Step {
         let mut merged: IdMap<u64, TermGroup> = IdMap::default();
         for group in batches.drain(..).flatten() {
             match merged.get_mut(&group.id) {
-                Some(existing) => existing.state.merge(&group.state),
+                Some(existing) => {
+                    existing.state.merge(&group.state);
+                    if existing.labels.is_none() {
+                        existing.labels = group.labels;
+                    }
+                }
                 None => {
                     merged.insert(group.id, group);
                 }
@@ -159,6 +175,9 @@ impl Evaluator {
             }
             for removed in self.book.apply_until(time).removed {
                 self.clocks.remove(&removed.name);
+                if self.book.get(&removed.name).is_none() {
+                    self.labels.remove(&removed.name);
+                }
                 if let Some(mut machine) = self.machines.remove(&removed.name) {
                     machine
                         .end_all(|group, change| emit(time, render(&removed, group, change, time)));
@@ -196,9 +215,10 @@ impl Evaluator {
                 continue;
             };
             let mut values = TermValues::default();
+            let labels = self.labels.entry(Arc::clone(&rule.name)).or_default();
             for (index, term) in rule.terms.iter().enumerate() {
                 let aggregate = term.aggregate.unwrap_or(Aggregate::Count);
-                let present = step.values(&rule.name, index as u16, aggregate, term.over);
+                let present = step.values(&rule.name, index as u16, aggregate, term.over, labels);
                 let groups = match term.aggregate {
                     Some(_) => present,
                     None => {
@@ -216,6 +236,7 @@ impl Evaluator {
             machine.step(
                 at,
                 &holding,
+                labels,
                 rule.plan.for_.millis(),
                 rule.plan.keep_firing_for.millis(),
                 |group, change| emit(at, render(&rule, group, change, at)),
@@ -231,12 +252,7 @@ impl Evaluator {
 
 /// The groups for which an `absent` term holds: remembered groups without samples now, or for a
 /// term without `by`, the single group when nothing matched.
-fn absent(
-    seen: &mut IdMap<u64, (Labels, u64)>,
-    present: Groups,
-    at: u64,
-    ungrouped: bool,
-) -> Groups {
+fn absent(seen: &mut AbsentMemory, present: Groups, at: u64, ungrouped: bool) -> Groups {
     if ungrouped {
         return if present.is_empty() {
             groups([(Labels::default(), 1.0)])
@@ -244,13 +260,13 @@ fn absent(
             Groups::default()
         };
     }
-    for (id, (group, _)) in present {
-        seen.insert(id, (group, at));
+    for id in present.into_keys() {
+        seen.insert(id, at);
     }
-    seen.retain(|_, (_, last)| at.saturating_sub(*last) <= ABSENT_MEMORY_MS);
+    seen.retain(|_, last| at.saturating_sub(*last) <= ABSENT_MEMORY_MS);
     seen.iter()
-        .filter(|(_, (_, last))| *last < at)
-        .map(|(id, (group, _))| (*id, (group.clone(), 1.0)))
+        .filter(|&(_, &last)| last < at)
+        .map(|(&id, _)| (id, 1.0))
         .collect()
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::condition::Groups;
+use super::condition::{GroupLabels, Groups};
 use crate::series::{IdMap, Labels};
 
 /// A change of an alert's state.
@@ -69,11 +69,13 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Advances every group to step `at`, given the groups for which the condition holds.
+    /// Advances every group to step `at`, given the groups for which the condition holds and
+    /// the labels of groups (a group without labels, of terms without `by`, has none).
     pub fn step(
         &mut self,
         at: u64,
         holding: &Groups,
+        labels: &GroupLabels,
         for_: u64,
         keep_firing_for: u64,
         mut emit: impl FnMut(&Labels, Change),
@@ -81,14 +83,14 @@ impl Machine {
         let mut finished = Vec::new();
         for (id, (group, active)) in self.active.iter_mut() {
             match (holding.get(id), active.phase) {
-                (Some(&(_, value)), Phase::Pending) => {
+                (Some(&value), Phase::Pending) => {
                     active.value = value;
                     if at - active.since >= for_ {
                         active.phase = Phase::Firing { cleared: None };
                         emit(group, change(TransitionKind::Firing, active));
                     }
                 }
-                (Some(&(_, value)), Phase::Firing { .. }) => {
+                (Some(&value), Phase::Firing { .. }) => {
                     active.value = value;
                     active.phase = Phase::Firing { cleared: None };
                 }
@@ -112,10 +114,11 @@ impl Machine {
         for id in finished {
             self.active.remove(&id);
         }
-        for (id, (group, value)) in holding {
+        for (id, value) in holding {
             if self.active.contains_key(id) {
                 continue;
             }
+            let group = labels.get(id).cloned().unwrap_or_default();
             let (phase, kind) = if for_ == 0 {
                 (Phase::Firing { cleared: None }, TransitionKind::Firing)
             } else {
@@ -126,8 +129,8 @@ impl Machine {
                 since: at,
                 value: *value,
             };
-            emit(group, change(kind, &active));
-            self.active.insert(*id, (group.clone(), active));
+            emit(&group, change(kind, &active));
+            self.active.insert(*id, (group, active));
         }
     }
 
@@ -169,11 +172,12 @@ mod tests {
         let group = Labels::new([("host", "a")]);
         let mut changes = Vec::new();
         for (at, c) in pattern.chars().enumerate() {
+            let labels = GroupLabels::from_iter([(group.stable_hash(), group.clone())]);
             let mut holding = Groups::default();
             if c == '#' {
-                holding.insert(group.stable_hash(), (group.clone(), 1.0));
+                holding.insert(group.stable_hash(), 1.0);
             }
-            machine.step(at as u64, &holding, for_, keep, |_, change| {
+            machine.step(at as u64, &holding, &labels, for_, keep, |_, change| {
                 changes.push((at as u64, change.kind))
             });
         }

@@ -6,7 +6,7 @@ mod machine;
 mod partials;
 mod term_state;
 
-pub use condition::{Groups, TermValues, evaluate, groups};
+pub use condition::{GroupLabels, Groups, TermValues, evaluate, groups};
 pub use evaluator::{ABSENT_MEMORY_MS, Evaluator, Transition};
 pub use machine::{Change, Machine, TransitionKind};
 pub use partials::{PartialStore, StepClock, StepRecord, TermBatch, TermGroup};

@@ -43,8 +43,10 @@ pub struct TermBatch {
 pub struct TermGroup {
     /// The hash of the group's labels.
     pub id: u64,
-    /// The group: the term's `by` labels.
-    pub labels: Labels,
+    /// The group's labels (the term's `by` labels), sent the first time this worker sends the
+    /// group for the current rules; the evaluator remembers them. Cloning shared labels for every
+    /// group at every step was a fifth of the cost of firing.
+    pub labels: Option<Labels>,
     /// What the term needs of the window.
     pub state: TermState,
 }
@@ -201,6 +203,8 @@ struct Match {
     group_id: u64,
     /// Which of the series' running windows has the term's length.
     window: usize,
+    /// Whether the group's labels went out with a step record.
+    announced: bool,
 }
 
 /// A tracked series (or rollup group) and its ring of step partials.
@@ -383,7 +387,7 @@ impl PartialStore {
             for window in entity.windows.iter_mut() {
                 window.slide_to(end, &entity.slots);
             }
-            for matched in &entity.matches {
+            for matched in entity.matches.iter_mut() {
                 let running = &entity.windows[matched.window];
                 if running.count == 0 {
                     continue;
@@ -392,13 +396,20 @@ impl PartialStore {
                 let state = term_state(term, running, &entity.slots, end);
                 let batch = &mut batches[matched.term as usize];
                 let positions = &mut self.positions[matched.term as usize];
+                let announce = !std::mem::replace(&mut matched.announced, true);
                 match positions.get(&matched.group_id) {
-                    Some(&position) => batch.groups[position as usize].state.merge(&state),
+                    Some(&position) => {
+                        let group = &mut batch.groups[position as usize];
+                        group.state.merge(&state);
+                        if announce && group.labels.is_none() {
+                            group.labels = Some(matched.group.clone());
+                        }
+                    }
                     None => {
                         positions.insert(matched.group_id, batch.groups.len() as u32);
                         batch.groups.push(TermGroup {
                             id: matched.group_id,
-                            labels: matched.group.clone(),
+                            labels: announce.then(|| matched.group.clone()),
                             state,
                         });
                     }
@@ -526,6 +537,7 @@ fn matches(
             group_id: group.stable_hash(),
             group,
             window,
+            announced: false,
         });
     }
     (matched, windows, with_sketch)
@@ -546,14 +558,17 @@ fn resize(old: Box<[Slot]>, ring: usize) -> Box<[Slot]> {
 }
 
 /// Which step boundaries are due on one worker: from the first after its first sample, every
-/// step up to the input frontier; once the input has ended, up to the first boundary past its
-/// last sample. Time does not run on past the end of the input: a replay that stops must not
-/// read as every host falling silent.
+/// step up to the input frontier. Once the input has ended, up to the first boundary past the end
+/// of the input: past the last sample this worker saw, and past the last frontier, which a
+/// source that ends advances beyond its last sample first, so that every worker stops at the
+/// same boundary whichever samples it held. Time does not run on further: a replay that stops
+/// must not read as every host falling silent.
 #[derive(Debug, Clone)]
 pub struct StepClock {
     step: u64,
     next: Option<u64>,
     newest: Option<u64>,
+    frontier: u64,
 }
 
 impl StepClock {
@@ -563,6 +578,7 @@ impl StepClock {
             step,
             next: None,
             newest: None,
+            frontier: 0,
         }
     }
 
@@ -577,15 +593,18 @@ impl StepClock {
         }
     }
 
-    /// The next boundary not after the input `frontier`, consumed. Once the input has ended
-    /// (`None`), boundaries run up to the first past the last sample.
+    /// The next boundary not after the input `frontier`, consumed; once the input has ended
+    /// (`None`), the next up to the first past its end.
     pub fn next_due(&mut self, frontier: Option<u64>) -> Option<u64> {
         let next = self.next?;
         let limit = match frontier {
-            Some(frontier) => frontier,
+            Some(frontier) => {
+                self.frontier = self.frontier.max(frontier);
+                frontier
+            }
             None => {
-                let newest = self.newest?;
-                newest - newest % self.step + self.step
+                let end = self.newest?.max(self.frontier.saturating_sub(1));
+                end - end % self.step + self.step
             }
         };
         (next <= limit).then(|| {
@@ -610,6 +629,16 @@ mod tests {
         assert_eq!(clock.next_due(None), Some(40));
         assert_eq!(clock.next_due(None), Some(50));
         assert_eq!(clock.next_due(None), None);
+    }
+
+    #[test]
+    fn the_last_frontier_before_the_end_sets_the_last_boundary() {
+        // Another worker held a sample at 67: the source advanced to 68 before it ended.
+        let mut clock = StepClock::new(10);
+        clock.saw(23);
+        assert_eq!(clock.next_due(Some(68)), Some(30));
+        let rest: Vec<u64> = std::iter::from_fn(|| clock.next_due(None)).collect();
+        assert_eq!(rest, [40, 50, 60, 70]);
     }
 
     #[test]

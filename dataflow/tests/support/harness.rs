@@ -153,5 +153,13 @@ fn feed(
             rules.update(record, diff);
         }
     }
+    // As a source that ends does: the frontier passes its last sample before the input closes,
+    // so that every worker knows where the input ended.
+    if let Some(newest) = script.samples.iter().map(|(_, ts, _)| *ts).max() {
+        let end = (newest + 1).max(*input.time());
+        input.advance_to(end);
+        rules.advance_to(end.max(*rules.time()));
+    }
     rules.flush();
+    worker.step_while(|| probe.less_than(input.time()));
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use pipe_dataflow::alert::{
-    Groups, Machine, TermValues, TransitionKind, evaluate, groups as labelled,
+    GroupLabels, Groups, Machine, TermValues, TransitionKind, evaluate, groups as labelled,
 };
 use pipe_dataflow::operators::WindowResult;
 use pipe_dataflow::rules::{CompiledRule, Term};
@@ -268,6 +268,7 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
         .collect();
     let steps_of = |term: &Term| term.over.div_ceil(step).max(1) * step;
     let mut machines: HashMap<String, Machine> = HashMap::new();
+    let mut names = GroupLabels::default();
     let mut seen: HashMap<(String, usize), BTreeMap<Labels, u64>> = HashMap::new();
     let mut out = Vec::new();
     let mut at = first - first % step + step;
@@ -285,6 +286,9 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
                         .entry(s.labels.project(&term.by))
                         .or_default()
                         .push(s);
+                }
+                for group in groups.keys() {
+                    names.insert(group.stable_hash(), group.clone());
                 }
                 let value: Groups = match term.aggregate {
                     Some(aggregate) => labelled(groups.iter().map(|(g, samples)| {
@@ -318,6 +322,7 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
             machines.entry(rule.name.to_string()).or_default().step(
                 at,
                 &holding,
+                &names,
                 rule.plan.for_.millis(),
                 rule.plan.keep_firing_for.millis(),
                 |group, change| {

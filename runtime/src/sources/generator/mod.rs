@@ -40,8 +40,11 @@ pub enum Poll {
     },
     /// Nothing is due before this wall-clock time (milliseconds since the epoch).
     WaitUntil(u64),
-    /// The source has produced everything it will.
-    Finished,
+    /// The source has produced everything it will: every sample before `end`.
+    Finished {
+        /// Where the source's event time ends.
+        end: u64,
+    },
 }
 
 /// One worker's share of a generator source.
@@ -132,7 +135,7 @@ impl Generator {
         let interval = self.fleet.interval;
         let tick_start = self.next_tick * interval;
         if self.stop_at.is_some_and(|stop| tick_start >= stop) {
-            return Poll::Finished;
+            return Poll::Finished { end: tick_start };
         }
         if self.pace == Pace::Realtime && now_ms < tick_start + interval {
             return Poll::WaitUntil(tick_start + interval);
