@@ -1,5 +1,6 @@
 //! A checked plan to operators: for each source a series stage, for each rollup a merge (and for
-//! cascades a cascade stage), for rules reading rollups an alert stage, and one evaluator.
+//! cascades a cascade stage), for rules reading rollups an alert stage, and an evaluator for the
+//! rules that read sources and one for those that read rollups.
 
 use std::collections::BTreeMap;
 
@@ -66,6 +67,7 @@ pub fn build<'s>(
     };
     let mut results: BTreeMap<String, Stream<'s, u64, Vec<WindowResult>>> = BTreeMap::new();
     let mut steps: Vec<Stream<'s, u64, Vec<StepRecord>>> = Vec::new();
+    let mut stage_partials = Vec::new();
 
     for source in &plan.sources {
         let input = sources
@@ -97,15 +99,26 @@ pub fn build<'s>(
             WorkerGauges::new(telemetry),
         );
         steps.push(source_steps);
-        for (&index, part) in readers.iter().zip(partials) {
-            let rollup = &plan.rollups[index];
-            let merged = merge_windows(
-                part,
-                rollup.window.size().millis(),
-                WorkerGauges::new(telemetry),
-            );
-            results.insert(rollup.name.clone(), merged);
-        }
+        stage_partials.extend(readers.into_iter().zip(partials));
+    }
+
+    // Operators run in the order they are built. The evaluator of the rules that read sources
+    // comes before the rollups' merges and cascades, so that a step's alerts do not wait behind
+    // the windows that close with it.
+    let mut alerts = vec![evaluate(
+        scope.concatenate(std::mem::take(&mut steps)),
+        rules.clone(),
+        WorkerGauges::new(telemetry),
+    )];
+
+    for (index, part) in stage_partials {
+        let rollup = &plan.rollups[index];
+        let merged = merge_windows(
+            part,
+            rollup.window.size().millis(),
+            WorkerGauges::new(telemetry),
+        );
+        results.insert(rollup.name.clone(), merged);
     }
 
     for (index, rollup) in plan.rollups.iter().enumerate().filter(|(_, r)| r.cascade) {
@@ -141,13 +154,15 @@ pub fn build<'s>(
         ));
     }
 
-    let alerts = evaluate(
-        scope.concatenate(steps),
-        rules,
-        WorkerGauges::new(telemetry),
-    );
+    if !steps.is_empty() {
+        alerts.push(evaluate(
+            scope.concatenate(steps),
+            rules,
+            WorkerGauges::new(telemetry),
+        ));
+    }
     Ok(Outputs {
         rollups: results,
-        alerts,
+        alerts: scope.concatenate(alerts),
     })
 }

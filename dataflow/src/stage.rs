@@ -49,6 +49,11 @@ struct SeriesSlot {
 
 const NO_GROUP: u32 = u32::MAX;
 
+/// Windows closed per activation at most. At a minute boundary every group's window closes at
+/// once; closing them in parts lets the alert evaluator and sinks, scheduled after the stage,
+/// run in between.
+pub const CLOSE_BUDGET: usize = 8_192;
+
 /// A rollup's open windows on one worker.
 #[derive(Debug)]
 pub struct LocalRollup {
@@ -176,15 +181,24 @@ impl LocalRollup {
         }
     }
 
-    /// Closes the windows that end at or before `until` (every window when `None`).
-    pub fn close(&mut self, until: Option<u64>, mut emit: impl FnMut(u64, RollupPartial)) {
-        while let Some(entry) = self.closing.first_entry() {
+    /// Closes the windows that end at or before `until` (every window when `None`), at most
+    /// `budget` of them; the budget left is what was not spent.
+    pub fn close(
+        &mut self,
+        until: Option<u64>,
+        budget: &mut usize,
+        mut emit: impl FnMut(u64, RollupPartial),
+    ) {
+        while let Some(mut entry) = self.closing.first_entry() {
             let end = *entry.key();
-            if until.is_some_and(|until| end > until) {
+            if *budget == 0 || until.is_some_and(|until| end > until) {
                 break;
             }
             let start = end - self.windows.size;
-            for slot in entry.remove() {
+            let slots = entry.get_mut();
+            let take = slots.len().min(*budget);
+            *budget -= take;
+            for slot in slots.drain(slots.len() - take..) {
                 let group = &mut self.groups[slot as usize];
                 let Some(at) = group.open.iter().position(|(s, _)| *s == start) else {
                     continue;
@@ -201,7 +215,15 @@ impl LocalRollup {
                     },
                 );
             }
+            if slots.is_empty() {
+                entry.remove();
+            }
         }
+    }
+
+    /// The end of the earliest window still open, which a budget left to close later.
+    pub fn earliest_end(&self) -> Option<u64> {
+        self.closing.keys().next().copied()
     }
 
     /// Windows open now.
@@ -354,9 +376,34 @@ impl SeriesStage {
             self.fire(boundary, out);
         }
         out.partials.resize_with(self.rollups.len(), Vec::new);
+        let mut budget = CLOSE_BUDGET;
         for (rollup, partials) in self.rollups.iter_mut().zip(out.partials.iter_mut()) {
-            rollup.close(frontier, |time, partial| partials.push((time, partial)));
+            rollup.close(frontier, &mut budget, |time, partial| {
+                partials.push((time, partial))
+            });
         }
+    }
+
+    /// Where each rollup's output must be held: at the end of its earliest open window, or one
+    /// past `frontier` when that is earlier; `None` when it has no window open and the input
+    /// has ended.
+    pub fn holds(&self, frontier: Option<u64>) -> impl Iterator<Item = Option<u64>> + '_ {
+        self.rollups
+            .iter()
+            .map(move |rollup| match (rollup.earliest_end(), frontier) {
+                (Some(end), Some(frontier)) => Some(end.min(frontier + 1)),
+                (end, None) => end,
+                (None, Some(frontier)) => Some(frontier + 1),
+            })
+    }
+
+    /// Whether windows the frontier has passed are still open, left by the close budget.
+    pub fn closing_behind(&self, frontier: Option<u64>) -> bool {
+        self.rollups.iter().any(|rollup| {
+            rollup
+                .earliest_end()
+                .is_some_and(|end| frontier.is_none_or(|frontier| end <= frontier))
+        })
     }
 
     #[inline]

@@ -2,14 +2,21 @@
 //! windows on the worker where they closed (pre-aggregation), and sends each closed window's
 //! partial state on to its group's owner.
 
+use std::collections::VecDeque;
+
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
 use super::merge::WindowResult;
 use super::timing::{frontier, hold_at, send};
-use crate::stage::{LocalRollup, RollupPartial};
+use crate::stage::{CLOSE_BUDGET, LocalRollup, RollupPartial};
 use crate::telemetry::WorkerGauges;
+
+/// Input windows merged per activation. A minute boundary closes a window for every group of
+/// the input at once; merging them all in one go would hold up every operator scheduled after
+/// this one — the alert sinks among them — for tens of milliseconds.
+const FUEL: usize = 8192;
 
 /// Runs `rollup` over the closed windows of its input.
 pub fn cascade<'s>(
@@ -17,13 +24,23 @@ pub fn cascade<'s>(
     mut rollup: LocalRollup,
     gauges: WorkerGauges,
 ) -> Stream<'s, u64, Vec<RollupPartial>> {
-    input.unary_frontier(Pipeline, "Cascade", move |capability, _| {
+    let scope = input.scope();
+    input.unary_frontier(Pipeline, "Cascade", move |capability, info| {
+        let activator = scope.activator_for(info.address);
         let mut held = Some(capability);
+        let mut pending: VecDeque<(u64, Vec<WindowResult>)> = VecDeque::new();
         let mut closed = Vec::new();
         let mut measured = std::time::Instant::now();
         move |(input, frontiers), output| {
-            input.for_each(|_, windows| {
-                for window in windows.drain(..) {
+            input.for_each(|capability, windows| {
+                if let Some(&time) = capability.least() {
+                    pending.push_back((time, std::mem::take(windows)));
+                }
+            });
+            let mut fuel = FUEL;
+            while let Some((_, windows)) = pending.front_mut() {
+                let take = windows.len().min(fuel);
+                for window in windows.drain(..take) {
                     rollup.merge(
                         window.group,
                         &window.labels,
@@ -32,17 +49,42 @@ pub fn cascade<'s>(
                         &window.state,
                     );
                 }
-            });
+                fuel -= take;
+                if windows.is_empty() {
+                    pending.pop_front();
+                }
+                if fuel == 0 {
+                    break;
+                }
+            }
+            if !pending.is_empty() {
+                activator.activate();
+            }
             // Input windows arrive at their end; a window of ours ending at `end` is complete
-            // once the frontier has passed `end`.
-            let until = frontier(std::slice::from_ref(frontiers));
-            rollup.close(until.map(|time| time.saturating_sub(1)), |time, partial| {
+            // once the frontier has passed `end` and no window before it waits to be merged.
+            let waiting = pending.iter().map(|(time, _)| *time).min();
+            let until = match (frontier(std::slice::from_ref(frontiers)), waiting) {
+                (Some(frontier), Some(waiting)) => Some(frontier.min(waiting)),
+                (frontier, waiting) => frontier.or(waiting),
+            };
+            let mut budget = CLOSE_BUDGET;
+            let due = until.map(|time| time.saturating_sub(1));
+            rollup.close(due, &mut budget, |time, partial| {
                 closed.push((time, partial))
             });
             if let (Some(held), false) = (&held, closed.is_empty()) {
                 send(&mut *output, held, &mut closed);
             }
-            hold_at(&mut held, until);
+            // Windows the budget left open are closed at the next activation.
+            let earliest = rollup.earliest_end();
+            if earliest.is_some_and(|end| due.is_none_or(|due| end <= due)) {
+                activator.activate();
+            }
+            let hold = match (until, earliest) {
+                (Some(until), Some(end)) => Some(until.min(end)),
+                (until, end) => until.or(end),
+            };
+            hold_at(&mut held, hold);
             if measured.elapsed() >= std::time::Duration::from_secs(1) || until.is_none() {
                 measured = std::time::Instant::now();
                 gauges.record_cascade(rollup.open_windows(), rollup.state_bytes());

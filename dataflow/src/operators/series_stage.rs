@@ -28,7 +28,9 @@ pub fn series_stage<'s>(
     mut stage: SeriesStage,
     gauges: WorkerGauges,
 ) -> StageStreams<'s> {
-    let mut builder = OperatorBuilder::new("SeriesStage".to_string(), records.scope());
+    let scope = records.scope();
+    let mut builder = OperatorBuilder::new("SeriesStage".to_string(), scope);
+    let activator = scope.activator_for(builder.operator_info().address);
     let mut records_in = builder.new_input(records, Pipeline);
     let mut rules_in = builder.new_input(rules, Pipeline);
     let mut partial_outputs = Vec::new();
@@ -63,9 +65,15 @@ pub fn series_stage<'s>(
             if let (Some(cap), false) = (&steps_cap, output.steps.is_empty()) {
                 send(&mut steps_out.activate(), cap, &mut output.steps);
             }
-            // Everything at or before the frontier has been sent: hold one past it.
+            // Everything at or before the frontier has been sent, but for windows the close
+            // budget left open: hold one past the frontier, or at the first of those.
             let next = until.map(|time| time + 1);
-            partial_caps.iter_mut().for_each(|cap| hold_at(cap, next));
+            for (cap, hold) in partial_caps.iter_mut().zip(stage.holds(until)) {
+                hold_at(cap, hold);
+            }
+            if stage.closing_behind(until) {
+                activator.activate();
+            }
             hold_at(&mut steps_cap, next);
             gauges.record_samples(stage.samples - samples_before);
             // Sizes take a walk over every series: once a second is enough for a gauge.
