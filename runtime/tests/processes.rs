@@ -1,9 +1,13 @@
 //! One worker, four workers in one process, and two processes of two workers write the same
 //! files, byte for byte: rollups of every window shape, a cascade, and alert transitions.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
+
+use support::Running;
 
 const PIPELINE: &str = r#"
 source metrics from generator { hosts = 60, metrics = 12, interval = 15s, pace = max, seed = 7 }
@@ -121,7 +125,7 @@ fn one_worker_four_workers_and_two_processes_write_the_same_files() {
 
     let cluster = fresh_dir();
     let addresses = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
-    let spawn = |process: &str| -> Child {
+    let spawn = |process: &str| -> Running {
         pipectl(
             cluster.path(),
             &[
@@ -136,11 +140,13 @@ fn one_worker_four_workers_and_two_processes_write_the_same_files() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
+        .map(Running::new)
         .unwrap()
     };
     let (first, second) = (spawn("0"), spawn("1"));
-    check(&first.wait_with_output().unwrap());
-    check(&second.wait_with_output().unwrap());
+    let (first, second) = (first.wait(), second.wait());
+    check(&first);
+    check(&second);
     assert!(
         outputs(cluster.path()) == expected,
         "two processes wrote different files"

@@ -1,11 +1,14 @@
 //! `pipectl run` on the quickstart pipeline: alerts on the console, closed windows in the file,
 //! and a clean stop on Ctrl-C that leaves only whole lines behind.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::Running;
 
 /// The quickstart pipeline, run from a scratch directory so that its `out/` lands there.
 fn quickstart_dir() -> tempfile::TempDir {
@@ -103,11 +106,14 @@ fn the_quickstart_pages_high_cpu_and_writes_whole_minute_windows() {
 #[test]
 fn ctrl_c_stops_the_quickstart_cleanly_after_flushing() {
     let dir = quickstart_dir();
-    let mut child = pipectl(dir.path(), &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut running = Running::new(
+        pipectl(dir.path(), &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = running.child();
     // The replayed history closes windows at once; then the run follows the clock.
     let deadline = Instant::now() + Duration::from_secs(120);
     while windows(dir.path()).len() < 1000 {
@@ -137,7 +143,7 @@ fn ctrl_c_stops_the_quickstart_cleanly_after_flushing() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let output = child.wait_with_output().unwrap();
+    let output = running.wait();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(status.success(), "{status}: {stderr}");
     assert!(stderr.contains("stopped: "), "{stderr}");

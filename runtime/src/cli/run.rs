@@ -80,7 +80,8 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
     }
 }
 
-/// A flag set by the first Ctrl-C; a second one exits at once.
+/// A flag set by the first Ctrl-C or SIGTERM (what systemd and Kubernetes send); a second one
+/// exits at once.
 pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);

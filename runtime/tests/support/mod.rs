@@ -1,0 +1,36 @@
+//! What the tests that start pipectl share.
+
+#![allow(dead_code)] // each test binary uses part of this module
+
+use std::process::{Child, Output};
+
+/// A running pipectl, killed when dropped before it was waited for: a failing test must not
+/// leave a pipeline running (or a cluster process waiting for its peer forever).
+pub struct Running(Option<Child>);
+
+impl Running {
+    /// Watches a started process.
+    pub fn new(child: Child) -> Self {
+        Running(Some(child))
+    }
+
+    /// The process, to signal or poll.
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("not waited for yet")
+    }
+
+    /// Waits for the process to exit and collects its output.
+    pub fn wait(mut self) -> Output {
+        let child = self.0.take().expect("not waited for yet");
+        child.wait_with_output().expect("pipectl can be waited for")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
