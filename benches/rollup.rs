@@ -58,9 +58,12 @@ fn run_dataflow(plan: Plan, recorded: Recorded) {
                 },
             )]);
             let outputs = build(&plan, &sources, rules.inner, &telemetry).expect("plan builds");
+            // As `pipectl` does: progress is watched where nothing else reads.
             let (probe, _) = outputs.alerts.probe();
-            for stream in outputs.rollups.into_values() {
-                stream.probe_with(&probe);
+            for (name, stream) in outputs.rollups {
+                if !plan.rollups.iter().any(|r| r.input == name) {
+                    stream.probe_with(&probe);
+                }
             }
             (input, rules_input, probe)
         });
