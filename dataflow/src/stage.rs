@@ -73,6 +73,8 @@ pub struct LocalRollup {
     next_input: usize,
     /// Window ends, with the group slots that have a window ending there.
     closing: BTreeMap<u64, Vec<u32>>,
+    /// Windows closed as a sample of a later window arrived, not yet sent.
+    ended: Vec<(u64, RollupPartial)>,
 }
 
 #[derive(Debug)]
@@ -98,6 +100,7 @@ impl LocalRollup {
             by_input: IdMap::default(),
             next_input: 0,
             closing: BTreeMap::new(),
+            ended: Vec::new(),
         })
     }
 
@@ -142,6 +145,14 @@ impl LocalRollup {
     /// Adds a sample to every window of its group.
     #[inline]
     fn insert(&mut self, slot: u32, ts: u64, value: f64, delta: Option<f64>) {
+        let size = self.windows.size;
+        if self.groups[slot as usize]
+            .open
+            .iter()
+            .any(|(start, _)| start + size <= ts)
+        {
+            self.close_ended(slot, ts);
+        }
         let (with_sketch, delta) = (self.with_sketch, delta.filter(|_| self.with_counter));
         for start in self.windows.starts(ts) {
             self.window(slot, start)
@@ -219,6 +230,39 @@ impl LocalRollup {
                 entry.remove();
             }
         }
+    }
+
+    /// Emits the group's windows that end at or before `ts`, the time of a sample being taken:
+    /// samples are taken in time order once the frontier has passed them, so those windows are
+    /// complete. Closing them here, rather than when the budget reaches them, keeps a group
+    /// from holding two windows at once.
+    fn close_ended(&mut self, slot: u32, ts: u64) {
+        let size = self.windows.size;
+        let group = &mut self.groups[slot as usize];
+        let mut at = 0;
+        while at < group.open.len() {
+            let start = group.open[at].0;
+            if start + size > ts {
+                at += 1;
+                continue;
+            }
+            let (_, state) = group.open.swap_remove(at);
+            self.ended.push((
+                start + size,
+                RollupPartial {
+                    rollup: self.index,
+                    group: group.id,
+                    labels: group.labels.clone(),
+                    start,
+                    state,
+                },
+            ));
+        }
+    }
+
+    /// The windows `close_ended` emitted, with their end times.
+    pub fn take_ended(&mut self) -> std::vec::Drain<'_, (u64, RollupPartial)> {
+        self.ended.drain(..)
     }
 
     /// The end of the earliest window still open, which a budget left to close later.
@@ -378,6 +422,7 @@ impl SeriesStage {
         out.partials.resize_with(self.rollups.len(), Vec::new);
         let mut budget = CLOSE_BUDGET;
         for (rollup, partials) in self.rollups.iter_mut().zip(out.partials.iter_mut()) {
+            partials.extend(rollup.take_ended());
             rollup.close(frontier, &mut budget, |time, partial| {
                 partials.push((time, partial))
             });
