@@ -61,7 +61,9 @@ struct ActiveTerm {
     over_steps: u64,
 }
 
-/// One step of one series: its samples' aggregates, added in time order.
+/// One step of one series: its samples' aggregates, added in time order. Its values for
+/// quantiles are kept beside it, in the entity's own ring of sketches, so that a slot is one
+/// cache line and only series read by a quantile term pay for values.
 #[derive(Debug, Clone)]
 struct Slot {
     step: u64,
@@ -72,7 +74,6 @@ struct Slot {
     max: f64,
     last_ts: u64,
     last: f64,
-    sketch: Option<Box<Sketch>>,
 }
 
 impl Default for Slot {
@@ -86,7 +87,6 @@ impl Default for Slot {
             max: f64::NEG_INFINITY,
             last_ts: 0,
             last: f64::NAN,
-            sketch: None,
         }
     }
 }
@@ -97,7 +97,7 @@ impl Slot {
     }
 
     #[inline]
-    fn insert(&mut self, ts: u64, value: f64, delta: Option<f64>, with_sketch: bool) {
+    fn insert(&mut self, ts: u64, value: f64, delta: Option<f64>) {
         if self.count == 0 || ts > self.last_ts || (ts == self.last_ts && value > self.last) {
             self.last_ts = ts;
             self.last = value;
@@ -107,12 +107,9 @@ impl Slot {
         self.increase += delta.unwrap_or(0.0);
         self.min = self.min.min(value);
         self.max = self.max.max(value);
-        if with_sketch {
-            self.sketch.get_or_insert_with(Box::default).insert(value);
-        }
     }
 
-    fn merge(&mut self, state: &RollupState, with_sketch: bool) {
+    fn merge(&mut self, state: &RollupState) {
         if self.count == 0
             || state.last_ts > self.last_ts
             || (state.last_ts == self.last_ts && state.last > self.last)
@@ -125,11 +122,6 @@ impl Slot {
         self.increase += state.increase();
         self.min = self.min.min(state.min);
         self.max = self.max.max(state.max);
-        if with_sketch {
-            self.sketch
-                .get_or_insert_with(Box::default)
-                .merge(&state.sketch);
-        }
     }
 }
 
@@ -214,8 +206,13 @@ struct Entity {
     windows: SmallVec<[Running; 1]>,
     /// Slots indexed by step number modulo the ring length.
     slots: Box<[Slot]>,
-    with_sketch: bool,
+    /// The values of each slot for quantile terms, indexed alike; empty when no quantile term
+    /// reads the entity.
+    sketches: Box<[Sketch]>,
 }
+
+/// An entity's rings of step partials, kept across rule changes.
+type Rings = (Box<[Slot]>, Box<[Sketch]>);
 
 const UNTRACKED: u32 = u32::MAX;
 
@@ -235,6 +232,9 @@ pub struct PartialStore {
     tracked: Vec<u32>,
     /// Each term's group positions at the boundary being fired, kept for their allocations.
     positions: Vec<IdMap<u64, u32>>,
+    /// Each term's number of groups at the last boundary: the next batch is allocated at that
+    /// size at once rather than grown (and copied) group by group.
+    batch_sizes: Vec<usize>,
 }
 
 impl PartialStore {
@@ -250,6 +250,7 @@ impl PartialStore {
             entities: Vec::new(),
             tracked: Vec::new(),
             positions: Vec::new(),
+            batch_sizes: Vec::new(),
         }
     }
 
@@ -298,7 +299,7 @@ impl PartialStore {
                 .get(index)
                 .filter(|&&at| at != UNTRACKED)
                 .and_then(|&at| old[at as usize].take());
-            self.track(labels, kept.map(|entity| entity.slots));
+            self.track(labels, kept.map(|entity| (entity.slots, entity.sketches)));
         }
     }
 
@@ -308,57 +309,65 @@ impl PartialStore {
         self.track(labels, None);
     }
 
-    fn track(&mut self, labels: &Labels, slots: Option<Box<[Slot]>>) {
+    fn track(&mut self, labels: &Labels, rings: Option<Rings>) {
         let (matches, windows, with_sketch) = matches(&self.terms, labels);
         if matches.is_empty() {
             self.tracked.push(UNTRACKED);
             return;
         }
-        let slots = match slots {
-            Some(slots) if slots.len() == self.ring => slots,
-            Some(slots) => resize(slots, self.ring),
-            None => vec![Slot::default(); self.ring].into_boxed_slice(),
-        };
+        let (slots, sketches) = resize(rings.unwrap_or_default(), self.ring, with_sketch);
         self.tracked.push(self.entities.len() as u32);
         self.entities.push(Entity {
             matches,
             windows,
             slots,
-            with_sketch,
+            sketches,
         });
     }
 
+    /// The slot of step `step` of the entity with this index, emptied when it held an older
+    /// step, with its sketch when a quantile term reads the entity.
     #[inline]
-    fn slot(&mut self, index: u32, step: u64) -> Option<(&mut Slot, bool)> {
+    fn slot(&mut self, index: u32, step: u64) -> Option<(&mut Slot, Option<&mut Sketch>)> {
         let at = *self.tracked.get(index as usize)?;
         if at == UNTRACKED {
             return None;
         }
         let entity = &mut self.entities[at as usize];
-        let ring = entity.slots.len() as u64;
-        let slot = &mut entity.slots[(step % ring) as usize];
+        let at = (step % entity.slots.len() as u64) as usize;
+        let slot = &mut entity.slots[at];
+        let mut sketch = entity.sketches.get_mut(at);
         if slot.step != step {
             *slot = Slot {
                 step,
                 ..Slot::default()
             };
+            if let Some(sketch) = sketch.as_deref_mut() {
+                sketch.clear();
+            }
         }
-        Some((slot, entity.with_sketch))
+        Some((slot, sketch))
     }
 
     /// Adds a sample of the entity with this index, when it is tracked.
     #[inline]
     pub fn insert(&mut self, index: u32, ts: u64, value: f64, delta: Option<f64>) {
         let step = ts / self.step;
-        if let Some((slot, with_sketch)) = self.slot(index, step) {
-            slot.insert(ts, value, delta, with_sketch);
+        if let Some((slot, sketch)) = self.slot(index, step) {
+            slot.insert(ts, value, delta);
+            if let Some(sketch) = sketch {
+                sketch.insert(value);
+            }
         }
     }
 
     /// Adds a whole step's state (a closed rollup window) of the entity with this index.
     pub fn merge_step(&mut self, index: u32, step: u64, state: &RollupState) {
-        if let Some((slot, with_sketch)) = self.slot(index, step) {
-            slot.merge(state, with_sketch);
+        if let Some((slot, sketch)) = self.slot(index, step) {
+            slot.merge(state);
+            if let Some(sketch) = sketch {
+                sketch.merge(&state.sketch);
+            }
         }
     }
 
@@ -376,10 +385,11 @@ impl PartialStore {
             ));
         }
         let end = at / self.step;
+        self.batch_sizes.resize(self.terms.len(), 0);
         let mut batches: Vec<TermBatch> = (0..self.terms.len())
             .map(|index| TermBatch {
                 index: self.terms[index].index,
-                groups: Vec::new(),
+                groups: Vec::with_capacity(self.batch_sizes[index]),
             })
             .collect();
         self.positions.resize_with(self.terms.len(), IdMap::default);
@@ -393,7 +403,7 @@ impl PartialStore {
                     continue;
                 }
                 let term = &self.terms[matched.term as usize];
-                let state = term_state(term, running, &entity.slots, end);
+                let state = term_state(term, running, &entity.slots, &entity.sketches, end);
                 let batch = &mut batches[matched.term as usize];
                 let positions = &mut self.positions[matched.term as usize];
                 let announce = !std::mem::replace(&mut matched.announced, true);
@@ -416,13 +426,15 @@ impl PartialStore {
                 }
             }
         }
-        for ((term, batch), positions) in self
+        for (((term, batch), positions), size) in self
             .terms
             .iter()
             .zip(batches)
             .zip(self.positions.iter_mut())
+            .zip(self.batch_sizes.iter_mut())
         {
             positions.clear();
+            *size = batch.groups.len();
             if !batch.groups.is_empty() {
                 out.push((
                     at,
@@ -451,10 +463,9 @@ impl PartialStore {
                     std::mem::size_of::<Entity>()
                         + e.slots.len() * std::mem::size_of::<Slot>()
                         + e.windows.len() * std::mem::size_of::<Running>()
-                        + e.slots
+                        + e.sketches
                             .iter()
-                            .filter_map(|s| s.sketch.as_ref())
-                            .map(|s| s.heap_bytes() + 48)
+                            .map(|s| std::mem::size_of::<Sketch>() + s.heap_bytes())
                             .sum::<usize>()
                 })
                 .sum::<usize>()
@@ -463,14 +474,20 @@ impl PartialStore {
 
 /// What a term needs of one series' window ending at step `end`: count, sum and increase from
 /// the running window; extremes, latest value and quantiles read from the steps.
-fn term_state(term: &ActiveTerm, running: &Running, slots: &[Slot], end: u64) -> TermState {
-    let steps = || {
-        let ring = slots.len() as u64;
-        (end.saturating_sub(running.over_steps)..end)
-            .map(move |step| (step, &slots[(step % ring) as usize]))
-            .filter(|(step, slot)| slot.holds(*step))
-            .map(|(_, slot)| slot)
+fn term_state(
+    term: &ActiveTerm,
+    running: &Running,
+    slots: &[Slot],
+    sketches: &[Sketch],
+    end: u64,
+) -> TermState {
+    let ring = slots.len() as u64;
+    let held = move |step: u64| {
+        let at = (step % ring) as usize;
+        slots[at].holds(step).then_some(at)
     };
+    let held = (end.saturating_sub(running.over_steps)..end).filter_map(held);
+    let steps = || held.clone().map(|at| &slots[at]);
     match term.term.aggregate {
         None => TermState::Present,
         Some(Aggregate::Count) => TermState::Count(running.count),
@@ -499,8 +516,8 @@ fn term_state(term: &ActiveTerm, running: &Running, slots: &[Slot], end: u64) ->
         }
         Some(_) => {
             let mut sketch = Sketch::with_capacity(running.count as usize);
-            for slot in steps() {
-                if let Some(values) = &slot.sketch {
+            for at in held {
+                if let Some(values) = sketches.get(at) {
                     sketch.merge(values);
                 }
             }
@@ -543,18 +560,29 @@ fn matches(
     (matched, windows, with_sketch)
 }
 
-/// A ring of a new length keeping the partials it can; their slots depend on the length.
-fn resize(old: Box<[Slot]>, ring: usize) -> Box<[Slot]> {
-    let mut slots = vec![Slot::default(); ring].into_boxed_slice();
-    for slot in old.into_vec() {
+/// Rings of a new length keeping the partials they can (their places depend on the length),
+/// with sketches when `with_sketch`.
+fn resize((slots, sketches): Rings, ring: usize, with_sketch: bool) -> Rings {
+    let sketch_ring = if with_sketch { ring } else { 0 };
+    if slots.len() == ring && sketches.len() == sketch_ring {
+        return (slots, sketches);
+    }
+    let mut new_slots = vec![Slot::default(); ring].into_boxed_slice();
+    let mut new_sketches = vec![Sketch::default(); sketch_ring].into_boxed_slice();
+    let mut sketches = sketches.into_vec().into_iter();
+    for slot in slots.into_vec() {
+        let sketch = sketches.next();
         if slot.count > 0 {
             let at = (slot.step % ring as u64) as usize;
-            if slots[at].count == 0 || slots[at].step < slot.step {
-                slots[at] = slot;
+            if new_slots[at].count == 0 || new_slots[at].step < slot.step {
+                new_slots[at] = slot;
+                if let Some(place) = new_sketches.get_mut(at) {
+                    *place = sketch.unwrap_or_default();
+                }
             }
         }
     }
-    slots
+    (new_slots, new_sketches)
 }
 
 /// Which step boundaries are due on one worker: from the first after its first sample, every
@@ -652,7 +680,7 @@ mod tests {
                     step,
                     ..Slot::default()
                 };
-                slot.insert(step * 10, 0.1 * step as f64 + 1e-3, Some(0.5), false);
+                slot.insert(step * 10, 0.1 * step as f64 + 1e-3, Some(0.5));
             }
             sliding.slide_to(step + 1, &slots);
             let mut fresh = Running::new(3);

@@ -179,34 +179,65 @@ impl ExactSum {
         }
     }
 
-    /// The sum as an `f64`, computed from the canonical form, so that equal sums give the same
-    /// bits whatever order they were added in.
+    /// The sum as an `f64`, correctly rounded from the exact sum, so that equal sums give the
+    /// same bits whatever order they were added in. A sum of values of one magnitude (the
+    /// usual case, read at every alert step) is rounded straight from its one block.
     pub fn value(&self) -> f64 {
-        let Canonical {
-            lowest,
-            mut digits,
-            negative,
-        } = self.canonical();
-        if negative {
-            // Negate the two's complement number (the sign extension becomes zeros).
-            let mut carry = true;
-            for digit in digits.iter_mut() {
-                let (inverted, overflow) = (!*digit).overflowing_add(carry as u64);
-                *digit = inverted;
-                carry = carry && overflow;
+        let total = match &self.others {
+            None => {
+                let magnitude = self.value.unsigned_abs();
+                let digits = [magnitude as u64, (magnitude >> 64) as u64];
+                rounded(&digits, self.block, self.value < 0)
             }
-            if carry {
-                digits.push(1);
+            Some(_) => {
+                let Canonical {
+                    lowest,
+                    mut digits,
+                    negative,
+                } = self.canonical();
+                if negative {
+                    // Negate the two's complement number (the sign extension becomes zeros).
+                    let mut carry = true;
+                    for digit in digits.iter_mut() {
+                        let (inverted, overflow) = (!*digit).overflowing_add(carry as u64);
+                        *digit = inverted;
+                        carry = carry && overflow;
+                    }
+                    if carry {
+                        digits.push(1);
+                    }
+                }
+                rounded(&digits, lowest, negative)
             }
-        }
-        let mut magnitude = 0.0;
-        for (index, &digit) in digits.iter().enumerate().rev() {
-            let exponent = 64 * (lowest + index as i32) - 1088;
-            magnitude += digit as f64 * power_of_two(exponent);
-        }
-        let total = if negative { -magnitude } else { magnitude };
+        };
         total + self.non_finite
     }
+}
+
+/// The `f64` nearest to the magnitude `digits` (64-bit digits from block `lowest` up, block `b`
+/// weighing `2^(64·b − 1088)`), negated when `negative`. The two highest digits are converted
+/// with the lower ones folded into a sticky bit, so the result depends on the number alone, not
+/// on how many zero digits surround it.
+fn rounded(digits: &[u64], lowest: i32, negative: bool) -> f64 {
+    let Some(top) = digits.iter().rposition(|&digit| digit != 0) else {
+        return 0.0;
+    };
+    let at = top.saturating_sub(1);
+    let mut pair = digits[at] as u128;
+    if top > at {
+        pair |= (digits[top] as u128) << 64;
+    }
+    if digits[..at].iter().any(|&digit| digit != 0) {
+        pair |= 1;
+    }
+    let exponent = 64 * (lowest + at as i32) - 1088;
+    let magnitude = if exponent >= -1074 {
+        pair as f64 * power_of_two(exponent)
+    } else {
+        // 2^exponent is below the smallest subnormal: scale in two exact-then-rounded steps.
+        pair as f64 * power_of_two(exponent + 256) * power_of_two(-256)
+    };
+    if negative { -magnitude } else { magnitude }
 }
 
 /// 2^exponent, exactly, built from its bits (`powi` goes through 2^1024 for 2^−1024 and
@@ -272,6 +303,18 @@ mod tests {
         let mut back = total.clone();
         back.subtract(&sum(std::iter::repeat_n(x, 4999)));
         assert_eq!(back.value(), x);
+    }
+
+    #[test]
+    fn the_value_is_the_exact_sum_rounded_once() {
+        // 1 + 2^-53 + 2^-60 is above the midpoint between 1 and the next f64: rounding the
+        // parts one after the other would give 1.
+        let total = sum([2f64.powi(-60), 2f64.powi(-53), 1.0]);
+        assert_eq!(total.value(), 1.0 + f64::EPSILON);
+        assert_eq!(
+            sum([-1.0, -(2f64.powi(-53)), -(2f64.powi(-60))]).value(),
+            -1.0 - f64::EPSILON
+        );
     }
 
     #[test]

@@ -245,6 +245,15 @@ impl Sketch {
         }
     }
 
+    /// Empties it, keeping the room its exact values had: a ring of step sketches is refilled
+    /// every step.
+    pub fn clear(&mut self) {
+        match self {
+            Sketch::Exact(values) => values.clear(),
+            Sketch::Buckets(_) => *self = Sketch::default(),
+        }
+    }
+
     /// How many values it holds.
     pub fn count(&self) -> u64 {
         match self {
@@ -263,9 +272,10 @@ impl Sketch {
         let rank = (q.clamp(0.0, 1.0) * (count - 1) as f64).floor() as u64;
         Some(match self {
             Sketch::Exact(values) => {
-                let mut sorted = values.clone();
-                sorted.sort_by(f64::total_cmp);
-                sorted[rank as usize]
+                let mut sorted: SmallVec<[f64; EXACT_LIMIT]> = values.iter().copied().collect();
+                *sorted
+                    .select_nth_unstable_by(rank as usize, f64::total_cmp)
+                    .1
             }
             Sketch::Buckets(buckets) => buckets.at_rank(rank),
         })
