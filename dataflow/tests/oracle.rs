@@ -47,6 +47,10 @@ alert Silent { when absent(heartbeat) over 30s by host }
 
 alert Ratio { when sum(cpu) over 1m by service / count(cpu) over 1m by service > 40 or max(cpu) over 30s > 80 }
 
+alert Extremes { when min(cpu) over 1m by host > 30 or last(cpu) over 50s by host < 10 }
+
+alert Tail { when p90(cpu) over 1m by region > 70 }
+
 sink a to console { from = by_service }
 sink b to console { from = by_metric }
 sink c to console { from = series }
@@ -89,6 +93,12 @@ fn the_check_notices_wrong_results() {
     let good = run(&plan, &script, 1);
     assert_eq!(oracle::check(&plan, &script, &good), Ok(()));
     assert!(!good.transitions.is_empty() && good.windows["by_host"].len() > 50);
+    for rule in ["HighCpu", "Ratio", "Extremes", "Tail"] {
+        assert!(
+            good.transitions.iter().any(|t| &*t.rule == rule),
+            "{rule} never changes state on this input"
+        );
+    }
 
     let mut wrong_count = good.clone();
     wrong_count.windows.get_mut("series").unwrap()[3]

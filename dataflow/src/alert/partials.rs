@@ -134,6 +134,12 @@ struct Running {
     count: u64,
     sum: ExactSum,
     increase: ExactSum,
+    /// The extremes of the window, valid unless `stale`: a step leaving the window that held
+    /// one of them makes them stale, and only then are the steps read again, when a term needs
+    /// them. Reading every step of every window at every boundary missed the cache for each.
+    min: f64,
+    max: f64,
+    stale: bool,
 }
 
 impl Running {
@@ -144,17 +150,39 @@ impl Running {
             count: 0,
             sum: ExactSum::default(),
             increase: ExactSum::default(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            stale: false,
         }
     }
 
     fn apply(&mut self, slot: &Slot, sign: f64) {
         if sign > 0.0 {
             self.count += slot.count as u64;
+            self.min = self.min.min(slot.min);
+            self.max = self.max.max(slot.max);
         } else {
             self.count -= slot.count as u64;
+            self.stale |= !(slot.min > self.min && slot.max < self.max);
         }
         self.sum.add(sign * slot.sum);
         self.increase.add(sign * slot.increase);
+    }
+
+    /// The window's smallest and largest values, read again from the steps when stale.
+    fn extremes(&mut self, slots: &[Slot]) -> (f64, f64) {
+        if self.stale {
+            let ring = slots.len() as u64;
+            let end = self.through.unwrap_or(0);
+            let held = (end.saturating_sub(self.over_steps)..end)
+                .map(|step| (step, &slots[(step % ring) as usize]))
+                .filter(|(step, slot)| slot.holds(*step));
+            (self.min, self.max) = held.fold((f64::INFINITY, f64::NEG_INFINITY), |acc, (_, s)| {
+                (acc.0.min(s.min), acc.1.max(s.max))
+            });
+            self.stale = false;
+        }
+        (self.min, self.max)
     }
 
     /// Slides the window to end at step `end`.
@@ -398,7 +426,7 @@ impl PartialStore {
                 window.slide_to(end, &entity.slots);
             }
             for matched in entity.matches.iter_mut() {
-                let running = &entity.windows[matched.window];
+                let running = &mut entity.windows[matched.window];
                 if running.count == 0 {
                     continue;
                 }
@@ -476,7 +504,7 @@ impl PartialStore {
 /// the running window; extremes, latest value and quantiles read from the steps.
 fn term_state(
     term: &ActiveTerm,
-    running: &Running,
+    running: &mut Running,
     slots: &[Slot],
     sketches: &[Sketch],
     end: u64,
@@ -487,7 +515,6 @@ fn term_state(
         slots[at].holds(step).then_some(at)
     };
     let held = (end.saturating_sub(running.over_steps)..end).filter_map(held);
-    let steps = || held.clone().map(|at| &slots[at]);
     match term.term.aggregate {
         None => TermState::Present,
         Some(Aggregate::Count) => TermState::Count(running.count),
@@ -499,19 +526,12 @@ fn term_state(
         Some(Aggregate::Rate | Aggregate::Increase) => {
             TermState::Increase(running.increase.clone())
         }
-        Some(Aggregate::Min) => {
-            TermState::Min(steps().map(|s| s.min).fold(f64::INFINITY, f64::min))
-        }
-        Some(Aggregate::Max) => {
-            TermState::Max(steps().map(|s| s.max).fold(f64::NEG_INFINITY, f64::max))
-        }
+        Some(Aggregate::Min) => TermState::Min(running.extremes(slots).0),
+        Some(Aggregate::Max) => TermState::Max(running.extremes(slots).1),
         Some(Aggregate::Last) => {
-            let (ts, value) = steps()
-                .map(|s| (s.last_ts, s.last))
-                .fold(
-                    (0, f64::NAN),
-                    |a, b| if a.1.is_nan() || b > a { b } else { a },
-                );
+            // Steps hold samples in time order: the latest is in the newest step held.
+            let newest = held.clone().next_back().map(|at| &slots[at]);
+            let (ts, value) = newest.map_or((0, f64::NAN), |s| (s.last_ts, s.last));
             TermState::Last { ts, value }
         }
         Some(_) => {
