@@ -28,19 +28,21 @@ fn run_stage(plan: &Plan, recorded: Recorded) -> usize {
     let mut stage = SeriesStage::new("metrics", plan.sources[0].step.millis(), rollups);
     recorded.series.into_iter().for_each(|r| stage.push(r));
     let mut out = StageOutput::default();
-    let mut partials = 0;
+    let mut closed = 0;
+    let mut take = |stage: &mut SeriesStage| {
+        stage
+            .closed()
+            .map(|windows| windows.drain().map(|(_, batch)| batch.len()).sum::<usize>())
+            .sum::<usize>()
+    };
     for (records, frontier) in recorded.parts {
         records.into_iter().for_each(|r| stage.push(r));
         stage.advance(Some(frontier), &mut out);
-        partials += out
-            .partials
-            .iter_mut()
-            .map(|p| p.drain(..).count())
-            .sum::<usize>();
+        closed += take(&mut stage);
         out.steps.clear();
     }
     stage.advance(None, &mut out);
-    partials + out.partials.iter().map(Vec::len).sum::<usize>()
+    closed + take(&mut stage)
 }
 
 /// The plan's whole graph on one timely worker, fed as `pipectl run` feeds it.

@@ -113,11 +113,7 @@ pub fn build<'s>(
 
     for (index, part) in stage_partials {
         let rollup = &plan.rollups[index];
-        let merged = merge_windows(
-            part,
-            rollup.window.size().millis(),
-            WorkerGauges::new(telemetry),
-        );
+        let merged = merge_windows(part, WorkerGauges::new(telemetry));
         results.insert(rollup.name.clone(), merged);
     }
 
@@ -132,11 +128,7 @@ pub fn build<'s>(
             })?
             .clone();
         let partials = cascade(input, local(index)?, WorkerGauges::new(telemetry));
-        let merged = merge_windows(
-            partials,
-            rollup.window.size().millis(),
-            WorkerGauges::new(telemetry),
-        );
+        let merged = merge_windows(partials, WorkerGauges::new(telemetry));
         results.insert(rollup.name.clone(), merged);
     }
 

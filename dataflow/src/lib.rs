@@ -16,6 +16,7 @@ pub mod series;
 pub mod stage;
 pub mod state;
 pub mod telemetry;
+pub mod timed;
 pub mod watermark;
 pub mod window;
 

@@ -17,12 +17,15 @@ use crate::rules::{Matcher, RuleBook, RuleUpdate, compile_matchers};
 use crate::sample::{Sample, SourceRecord};
 use crate::series::{GroupId, IdMap, Labels, SeriesId};
 use crate::state::{RollupState, counter_delta};
+use crate::timed::Timed;
 use crate::window::Windows;
 
-/// One worker's state of one group in one window of a rollup, sent to the group's owner when
-/// the window closes.
+/// A group's window of a rollup: what one worker saw of it, sent to the group's owner when the
+/// window closes there, and after the owner merged every worker's, the closed window that sinks
+/// write and cascades merge. One type for both, so that with one worker the partial is the
+/// closed window and passes on as it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RollupPartial {
+pub struct WindowResult {
     /// Which rollup of the plan.
     pub rollup: u16,
     /// The group.
@@ -31,7 +34,9 @@ pub struct RollupPartial {
     pub labels: Labels,
     /// Window start.
     pub start: u64,
-    /// The state.
+    /// Window end (exclusive).
+    pub end: u64,
+    /// The window's state; its aggregates are computed from it.
     pub state: RollupState,
 }
 
@@ -73,8 +78,8 @@ pub struct LocalRollup {
     next_input: usize,
     /// Window ends, with the group slots that have a window ending there.
     closing: BTreeMap<u64, Vec<u32>>,
-    /// Windows closed as a sample of a later window arrived, not yet sent.
-    ended: Vec<(u64, RollupPartial)>,
+    /// Windows closed and not yet sent, each to be sent at its end.
+    closed: Timed<WindowResult>,
 }
 
 #[derive(Debug)]
@@ -100,7 +105,7 @@ impl LocalRollup {
             by_input: IdMap::default(),
             next_input: 0,
             closing: BTreeMap::new(),
-            ended: Vec::new(),
+            closed: Timed::default(),
         })
     }
 
@@ -193,13 +198,8 @@ impl LocalRollup {
     }
 
     /// Closes the windows that end at or before `until` (every window when `None`), at most
-    /// `budget` of them; the budget left is what was not spent.
-    pub fn close(
-        &mut self,
-        until: Option<u64>,
-        budget: &mut usize,
-        mut emit: impl FnMut(u64, RollupPartial),
-    ) {
+    /// `budget` of them, into [`closed`](Self::closed); the budget left is what was not spent.
+    pub fn close(&mut self, until: Option<u64>, budget: &mut usize) {
         while let Some(mut entry) = self.closing.first_entry() {
             let end = *entry.key();
             if *budget == 0 || until.is_some_and(|until| end > until) {
@@ -215,13 +215,14 @@ impl LocalRollup {
                     continue;
                 };
                 let (_, state) = group.open.swap_remove(at);
-                emit(
+                self.closed.push(
                     end,
-                    RollupPartial {
+                    WindowResult {
                         rollup: self.index,
                         group: group.id,
                         labels: group.labels.clone(),
                         start,
+                        end,
                         state,
                     },
                 );
@@ -247,22 +248,23 @@ impl LocalRollup {
                 continue;
             }
             let (_, state) = group.open.swap_remove(at);
-            self.ended.push((
+            self.closed.push(
                 start + size,
-                RollupPartial {
+                WindowResult {
                     rollup: self.index,
                     group: group.id,
                     labels: group.labels.clone(),
                     start,
+                    end: start + size,
                     state,
                 },
-            ));
+            );
         }
     }
 
-    /// The windows `close_ended` emitted, with their end times.
-    pub fn take_ended(&mut self) -> std::vec::Drain<'_, (u64, RollupPartial)> {
-        self.ended.drain(..)
+    /// The windows closed and not yet sent, by end time.
+    pub fn closed(&mut self) -> &mut Timed<WindowResult> {
+        &mut self.closed
     }
 
     /// The end of the earliest window still open, which a budget left to close later.
@@ -324,11 +326,10 @@ pub struct SeriesStage {
     pub samples: u64,
 }
 
-/// What the stage produced, each with the time to send it at.
+/// The alert step records the stage produced, each with the time to send it at; its closed
+/// windows are with its rollups ([`SeriesStage::closed`]).
 #[derive(Debug, Default)]
 pub struct StageOutput {
-    /// Closed windows' partial states, per rollup of the stage.
-    pub partials: Vec<Vec<(u64, RollupPartial)>>,
     /// Alert step records.
     pub steps: Vec<(u64, StepRecord)>,
 }
@@ -419,14 +420,15 @@ impl SeriesStage {
         while let Some(boundary) = self.clock.next_due(frontier) {
             self.fire(boundary, out);
         }
-        out.partials.resize_with(self.rollups.len(), Vec::new);
         let mut budget = CLOSE_BUDGET;
-        for (rollup, partials) in self.rollups.iter_mut().zip(out.partials.iter_mut()) {
-            partials.extend(rollup.take_ended());
-            rollup.close(frontier, &mut budget, |time, partial| {
-                partials.push((time, partial))
-            });
+        for rollup in &mut self.rollups {
+            rollup.close(frontier, &mut budget);
         }
+    }
+
+    /// Each rollup's closed windows not yet sent, in the order of the stage's outputs.
+    pub fn closed(&mut self) -> impl Iterator<Item = &mut Timed<WindowResult>> {
+        self.rollups.iter_mut().map(LocalRollup::closed)
     }
 
     /// Where each rollup's output must be held: at the end of its earliest open window, or one

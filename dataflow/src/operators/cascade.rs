@@ -8,9 +8,8 @@ use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
-use super::merge::WindowResult;
-use super::timing::{frontier, hold_at, send};
-use crate::stage::{CLOSE_BUDGET, LocalRollup, RollupPartial};
+use super::timing::{frontier, hold_at, send_batches};
+use crate::stage::{CLOSE_BUDGET, LocalRollup, WindowResult};
 use crate::telemetry::WorkerGauges;
 
 /// Input windows merged per activation. A minute boundary closes a window for every group of
@@ -23,13 +22,12 @@ pub fn cascade<'s>(
     input: Stream<'s, u64, Vec<WindowResult>>,
     mut rollup: LocalRollup,
     gauges: WorkerGauges,
-) -> Stream<'s, u64, Vec<RollupPartial>> {
+) -> Stream<'s, u64, Vec<WindowResult>> {
     let scope = input.scope();
     input.unary_frontier(Pipeline, "Cascade", move |capability, info| {
         let activator = scope.activator_for(info.address);
         let mut held = Some(capability);
         let mut pending: VecDeque<(u64, Vec<WindowResult>)> = VecDeque::new();
-        let mut closed = Vec::new();
         let mut measured = std::time::Instant::now();
         move |(input, frontiers), output| {
             input.for_each(|capability, windows| {
@@ -69,11 +67,9 @@ pub fn cascade<'s>(
             };
             let mut budget = CLOSE_BUDGET;
             let due = until.map(|time| time.saturating_sub(1));
-            rollup.close(due, &mut budget, |time, partial| {
-                closed.push((time, partial))
-            });
-            if let (Some(held), false) = (&held, closed.is_empty()) {
-                send(&mut *output, held, &mut closed);
+            rollup.close(due, &mut budget);
+            if let (Some(held), false) = (&held, rollup.closed().is_empty()) {
+                send_batches(&mut *output, held, rollup.closed());
             }
             // Windows the budget left open are closed at the next activation.
             let earliest = rollup.earliest_end();

@@ -7,8 +7,9 @@ mod rollup_alerts;
 mod series_stage;
 mod timing;
 
+pub use crate::stage::WindowResult;
 pub use cascade::cascade;
 pub use evaluate::evaluate;
-pub use merge::{WindowResult, merge_windows};
+pub use merge::merge_windows;
 pub use rollup_alerts::rollup_alerts;
 pub use series_stage::{StageStreams, series_stage};

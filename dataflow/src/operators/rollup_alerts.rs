@@ -6,11 +6,11 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
-use super::merge::WindowResult;
 use super::timing::{frontier, hold_at, send};
 use crate::alert::{PartialStore, StepClock, StepRecord};
 use crate::rules::{RuleBook, RuleUpdate};
 use crate::series::{GroupId, IdMap, Labels};
+use crate::stage::WindowResult;
 
 /// The rules reading one rollup, on one worker.
 struct RollupAlertStage {

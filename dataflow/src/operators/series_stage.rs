@@ -6,17 +6,17 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
-use super::timing::{frontier, hold_at, send};
+use super::timing::{frontier, hold_at, send, send_batches};
 use crate::alert::StepRecord;
 use crate::rules::RuleUpdate;
 use crate::sample::SourceRecord;
-use crate::stage::{RollupPartial, SeriesStage, StageOutput};
+use crate::stage::{SeriesStage, StageOutput, WindowResult};
 use crate::telemetry::WorkerGauges;
 
 /// What a series stage produces.
 pub struct StageStreams<'s> {
     /// Closed-window partials, one stream per rollup of the stage.
-    pub partials: Vec<Stream<'s, u64, Vec<RollupPartial>>>,
+    pub partials: Vec<Stream<'s, u64, Vec<WindowResult>>>,
     /// Alert step records.
     pub steps: Stream<'s, u64, Vec<StepRecord>>,
 }
@@ -53,13 +53,13 @@ pub fn series_stage<'s>(
             let until = frontier(frontiers);
             let samples_before = stage.samples;
             stage.advance(until, &mut output);
-            for ((out, cap), partials) in partial_outputs
+            for ((out, cap), closed) in partial_outputs
                 .iter_mut()
                 .zip(&partial_caps)
-                .zip(&mut output.partials)
+                .zip(stage.closed())
             {
-                if let (Some(cap), false) = (cap, partials.is_empty()) {
-                    send(&mut out.activate(), cap, partials);
+                if let (Some(cap), false) = (cap, closed.is_empty()) {
+                    send_batches(&mut out.activate(), cap, closed);
                 }
             }
             if let (Some(cap), false) = (&steps_cap, output.steps.is_empty()) {

@@ -6,6 +6,8 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::OutputBuilderSession;
 use timely::progress::frontier::MutableAntichain;
 
+use crate::timed::Timed;
+
 /// The earliest time any input may still deliver, or `None` once all inputs have ended.
 pub fn frontier(inputs: &[MutableAntichain<u64>]) -> Option<u64> {
     inputs
@@ -30,6 +32,19 @@ pub fn send<T: 'static>(
         while let Some((_, record)) = records.next_if(|(t, _)| *t == time) {
             session.give(record);
         }
+    }
+}
+
+/// Sends each batch of `records` as one container at its time, moved rather than copied. Every
+/// time must be at or after `capability`.
+pub fn send_batches<T: 'static>(
+    output: &mut OutputBuilderSession<'_, u64, CapacityContainerBuilder<Vec<T>>>,
+    capability: &Capability<u64>,
+    records: &mut Timed<T>,
+) {
+    for (time, mut batch) in records.drain() {
+        let stamp = capability.delayed(&time);
+        output.session(&stamp).give_container(&mut batch);
     }
 }
 

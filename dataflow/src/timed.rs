@@ -1,0 +1,76 @@
+//! Records an operator produces, grouped by the time they are sent at.
+//!
+//! A minute boundary closes a window for every group at once: a hundred thousand records of a
+//! few hundred bytes each. Handed to timely one by one they were copied into its buffers and
+//! again by every operator that passed them on; grouped here, each group leaves as one container
+//! that timely moves from operator to operator.
+
+/// Records in batches of equal time, in the order they were produced.
+#[derive(Debug)]
+pub struct Timed<T> {
+    batches: Vec<(u64, Vec<T>)>,
+    /// The size of the last batch begun: the next one is allocated at that size at once.
+    expected: usize,
+}
+
+impl<T> Default for Timed<T> {
+    fn default() -> Self {
+        Timed {
+            batches: Vec::new(),
+            expected: 16,
+        }
+    }
+}
+
+impl<T> Timed<T> {
+    /// Adds a record to be sent at `time`.
+    #[inline]
+    pub fn push(&mut self, time: u64, record: T) {
+        match self.batches.last_mut() {
+            Some((last, batch)) if *last == time => batch.push(record),
+            _ => {
+                if let Some((_, batch)) = self.batches.last() {
+                    self.expected = batch.len().max(16);
+                }
+                let mut batch = Vec::with_capacity(self.expected);
+                batch.push(record);
+                self.batches.push((time, batch));
+            }
+        }
+    }
+
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// How many records there are.
+    pub fn len(&self) -> usize {
+        self.batches.iter().map(|(_, batch)| batch.len()).sum()
+    }
+
+    /// Takes every batch, with its time.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, (u64, Vec<T>)> {
+        self.batches.drain(..)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_one_time_travel_together_in_order() {
+        let mut timed = Timed::default();
+        for (time, record) in [(5, 'a'), (5, 'b'), (7, 'c'), (5, 'd')] {
+            timed.push(time, record);
+        }
+        assert_eq!(timed.len(), 4);
+        let batches: Vec<_> = timed.drain().collect();
+        assert_eq!(
+            batches,
+            [(5, vec!['a', 'b']), (7, vec!['c']), (5, vec!['d'])]
+        );
+        assert!(timed.is_empty());
+    }
+}
