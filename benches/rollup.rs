@@ -29,7 +29,7 @@ fn run_stage(plan: &Plan, recorded: Recorded) -> usize {
     recorded.series.into_iter().for_each(|r| stage.push(r));
     let mut out = StageOutput::default();
     let mut closed = 0;
-    let mut take = |stage: &mut SeriesStage| {
+    let take = |stage: &mut SeriesStage| {
         stage
             .closed()
             .map(|windows| windows.drain().map(|(_, batch)| batch.len()).sum::<usize>())
