@@ -18,7 +18,7 @@ use crate::sample::{Sample, SourceRecord};
 use crate::series::{GroupId, IdMap, Labels, SeriesId};
 use crate::state::{RollupState, counter_delta};
 use crate::timed::Timed;
-use crate::window::Windows;
+use crate::window::{Assigner, Windows};
 
 /// A group's window of a rollup: what one worker saw of it, sent to the group's owner when the
 /// window closes there, and after the owner merged every worker's, the closed window that sinks
@@ -64,6 +64,7 @@ pub const CLOSE_BUDGET: usize = 8_192;
 pub struct LocalRollup {
     index: u16,
     windows: Windows,
+    assigner: Assigner,
     grouping: Grouping,
     matchers: Vec<Matcher>,
     with_sketch: bool,
@@ -95,6 +96,7 @@ impl LocalRollup {
         Some(LocalRollup {
             index,
             windows: Windows::of(&rollup.window),
+            assigner: Assigner::new(Windows::of(&rollup.window)),
             grouping: rollup.group.clone(),
             matchers: compile_matchers(&rollup.matchers)?,
             with_sketch: rollup.state.sketch,
@@ -159,7 +161,7 @@ impl LocalRollup {
             self.close_ended(slot, ts);
         }
         let (with_sketch, delta) = (self.with_sketch, delta.filter(|_| self.with_counter));
-        for start in self.windows.starts(ts) {
+        for start in self.assigner.starts(ts) {
             self.window(slot, start)
                 .insert(ts, value, delta, with_sketch);
         }
@@ -192,7 +194,7 @@ impl LocalRollup {
         if slot == NO_GROUP {
             return;
         }
-        for window_start in self.windows.starts_covering(start, end) {
+        for window_start in self.assigner.starts_covering(start, end) {
             self.window(slot, window_start).merge(state);
         }
     }

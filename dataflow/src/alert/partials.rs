@@ -170,12 +170,11 @@ impl Running {
     }
 
     /// The window's smallest and largest values, read again from the steps when stale.
-    fn extremes(&mut self, slots: &[Slot]) -> (f64, f64) {
+    fn extremes(&mut self, places: Places, slots: &[Slot]) -> (f64, f64) {
         if self.stale {
-            let ring = slots.len() as u64;
             let end = self.through.unwrap_or(0);
             let held = (end.saturating_sub(self.over_steps)..end)
-                .map(|step| (step, &slots[(step % ring) as usize]))
+                .map(|step| (step, &slots[places.of(step)]))
                 .filter(|(step, slot)| slot.holds(*step));
             (self.min, self.max) = held.fold((f64::INFINITY, f64::NEG_INFINITY), |acc, (_, s)| {
                 (acc.0.min(s.min), acc.1.max(s.max))
@@ -185,10 +184,10 @@ impl Running {
         (self.min, self.max)
     }
 
-    /// Slides the window to end at step `end`.
-    fn slide_to(&mut self, end: u64, slots: &[Slot]) {
-        let ring = slots.len() as u64;
-        let slot = |step: u64| &slots[(step % ring) as usize];
+    /// Slides the window to end at the step `places` end at.
+    fn slide_to(&mut self, places: Places, slots: &[Slot]) {
+        let end = places.end;
+        let slot = |step: u64| &slots[places.of(step)];
         match self.through {
             Some(through) if end >= through && end - through <= self.over_steps => {
                 for step in through..end {
@@ -227,6 +226,50 @@ struct Match {
     announced: bool,
 }
 
+/// Where steps are in the rings while the boundary at step `end` is fired. Firing reads only the
+/// steps just before it, and places them without a division: a division per slot read was most
+/// of the time spent firing.
+#[derive(Debug, Clone, Copy)]
+struct Places {
+    ring: u64,
+    end: u64,
+    end_at: u64,
+}
+
+impl Places {
+    fn new(ring: usize, end: u64) -> Self {
+        let ring = ring as u64;
+        Places {
+            ring,
+            end,
+            end_at: end.checked_rem(ring).unwrap_or(0),
+        }
+    }
+
+    /// The place of `step` in a ring.
+    #[inline]
+    fn of(&self, step: u64) -> usize {
+        let back = self.end.wrapping_sub(step);
+        if (1..=self.ring).contains(&back) {
+            let at = self.end_at + self.ring - back;
+            (if at >= self.ring { at - self.ring } else { at }) as usize
+        } else {
+            (step % self.ring) as usize
+        }
+    }
+}
+
+/// The step samples of one time fall in, and its place in the rings: samples come in time
+/// order, so most fall in the step of the one before.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    /// The step holds timestamps `[from, to)`.
+    from: u64,
+    to: u64,
+    step: u64,
+    at: usize,
+}
+
 /// A tracked series (or rollup group) and its ring of step partials.
 #[derive(Debug)]
 struct Entity {
@@ -260,6 +303,8 @@ pub struct PartialStore {
     tracked: Vec<u32>,
     /// Each term's group positions at the boundary being fired, kept for their allocations.
     positions: Vec<IdMap<u64, u32>>,
+    /// The step of the last sample inserted.
+    cursor: Cursor,
     /// Each term's number of groups at the last boundary: the next batch is allocated at that
     /// size at once rather than grown (and copied) group by group.
     batch_sizes: Vec<usize>,
@@ -279,6 +324,7 @@ impl PartialStore {
             tracked: Vec::new(),
             positions: Vec::new(),
             batch_sizes: Vec::new(),
+            cursor: Cursor::default(),
         }
     }
 
@@ -311,6 +357,7 @@ impl PartialStore {
             }
         }
         self.with_counter = self.terms.iter().any(|t| t.needs.counter);
+        self.cursor = Cursor::default();
         self.ring = self
             .terms
             .iter()
@@ -356,13 +403,17 @@ impl PartialStore {
     /// The slot of step `step` of the entity with this index, emptied when it held an older
     /// step, with its sketch when a quantile term reads the entity.
     #[inline]
-    fn slot(&mut self, index: u32, step: u64) -> Option<(&mut Slot, Option<&mut Sketch>)> {
-        let at = *self.tracked.get(index as usize)?;
-        if at == UNTRACKED {
+    fn slot(
+        &mut self,
+        index: u32,
+        step: u64,
+        at: usize,
+    ) -> Option<(&mut Slot, Option<&mut Sketch>)> {
+        let entity = *self.tracked.get(index as usize)?;
+        if entity == UNTRACKED {
             return None;
         }
-        let entity = &mut self.entities[at as usize];
-        let at = (step % entity.slots.len() as u64) as usize;
+        let entity = &mut self.entities[entity as usize];
         let slot = &mut entity.slots[at];
         let mut sketch = entity.sketches.get_mut(at);
         if slot.step != step {
@@ -380,8 +431,17 @@ impl PartialStore {
     /// Adds a sample of the entity with this index, when it is tracked.
     #[inline]
     pub fn insert(&mut self, index: u32, ts: u64, value: f64, delta: Option<f64>) {
-        let step = ts / self.step;
-        if let Some((slot, sketch)) = self.slot(index, step) {
+        if !(self.cursor.from..self.cursor.to).contains(&ts) && self.ring > 0 {
+            let step = ts / self.step;
+            self.cursor = Cursor {
+                from: step * self.step,
+                to: (step + 1) * self.step,
+                step,
+                at: (step % self.ring as u64) as usize,
+            };
+        }
+        let Cursor { step, at, .. } = self.cursor;
+        if let Some((slot, sketch)) = self.slot(index, step, at) {
             slot.insert(ts, value, delta);
             if let Some(sketch) = sketch {
                 sketch.insert(value);
@@ -391,7 +451,8 @@ impl PartialStore {
 
     /// Adds a whole step's state (a closed rollup window) of the entity with this index.
     pub fn merge_step(&mut self, index: u32, step: u64, state: &RollupState) {
-        if let Some((slot, sketch)) = self.slot(index, step) {
+        let at = step.checked_rem(self.ring as u64).unwrap_or(0) as usize;
+        if let Some((slot, sketch)) = self.slot(index, step, at) {
             slot.merge(state);
             if let Some(sketch) = sketch {
                 sketch.merge(&state.sketch);
@@ -421,9 +482,10 @@ impl PartialStore {
             })
             .collect();
         self.positions.resize_with(self.terms.len(), IdMap::default);
+        let places = Places::new(self.ring, end);
         for entity in self.entities.iter_mut() {
             for window in entity.windows.iter_mut() {
-                window.slide_to(end, &entity.slots);
+                window.slide_to(places, &entity.slots);
             }
             for matched in entity.matches.iter_mut() {
                 let running = &mut entity.windows[matched.window];
@@ -431,7 +493,7 @@ impl PartialStore {
                     continue;
                 }
                 let term = &self.terms[matched.term as usize];
-                let state = term_state(term, running, &entity.slots, &entity.sketches, end);
+                let state = term_state(term, running, places, &entity.slots, &entity.sketches);
                 let batch = &mut batches[matched.term as usize];
                 let positions = &mut self.positions[matched.term as usize];
                 let announce = !std::mem::replace(&mut matched.announced, true);
@@ -505,15 +567,15 @@ impl PartialStore {
 fn term_state(
     term: &ActiveTerm,
     running: &mut Running,
+    places: Places,
     slots: &[Slot],
     sketches: &[Sketch],
-    end: u64,
 ) -> TermState {
-    let ring = slots.len() as u64;
     let held = move |step: u64| {
-        let at = (step % ring) as usize;
+        let at = places.of(step);
         slots[at].holds(step).then_some(at)
     };
+    let end = places.end;
     let held = (end.saturating_sub(running.over_steps)..end).filter_map(held);
     match term.term.aggregate {
         None => TermState::Present,
@@ -526,8 +588,8 @@ fn term_state(
         Some(Aggregate::Rate | Aggregate::Increase) => {
             TermState::Increase(running.increase.clone())
         }
-        Some(Aggregate::Min) => TermState::Min(running.extremes(slots).0),
-        Some(Aggregate::Max) => TermState::Max(running.extremes(slots).1),
+        Some(Aggregate::Min) => TermState::Min(running.extremes(places, slots).0),
+        Some(Aggregate::Max) => TermState::Max(running.extremes(places, slots).1),
         Some(Aggregate::Last) => {
             // Steps hold samples in time order: the latest is in the newest step held.
             let newest = held.clone().next_back().map(|at| &slots[at]);
@@ -702,9 +764,9 @@ mod tests {
                 };
                 slot.insert(step * 10, 0.1 * step as f64 + 1e-3, Some(0.5));
             }
-            sliding.slide_to(step + 1, &slots);
+            sliding.slide_to(Places::new(4, step + 1), &slots);
             let mut fresh = Running::new(3);
-            fresh.slide_to(step + 1, &slots);
+            fresh.slide_to(Places::new(4, step + 1), &slots);
             assert_eq!(
                 (sliding.count, &sliding.sum, &sliding.increase),
                 (fresh.count, &fresh.sum, &fresh.increase),
