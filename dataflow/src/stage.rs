@@ -216,7 +216,7 @@ impl LocalRollup {
                 let Some(at) = group.open.iter().position(|(s, _)| *s == start) else {
                     continue;
                 };
-                let (_, state) = group.open.swap_remove(at);
+                let (_, state) = take_open(&mut group.open, at);
                 self.closed.push(
                     end,
                     WindowResult {
@@ -249,7 +249,7 @@ impl LocalRollup {
                 at += 1;
                 continue;
             }
-            let (_, state) = group.open.swap_remove(at);
+            let (_, state) = take_open(&mut group.open, at);
             self.closed.push(
                 start + size,
                 WindowResult {
@@ -304,6 +304,17 @@ impl LocalRollup {
                 .values()
                 .map(|v| v.capacity() * 4)
                 .sum::<usize>()
+    }
+}
+
+/// Takes a group's open window out: a group holds one window at a time but for hopping
+/// windows, and popping the last moves its state once where `swap_remove` moved it three times.
+#[inline]
+fn take_open(open: &mut SmallVec<[(u64, RollupState); 1]>, at: usize) -> (u64, RollupState) {
+    if at + 1 == open.len() {
+        open.pop().expect("the window is open")
+    } else {
+        open.swap_remove(at)
     }
 }
 

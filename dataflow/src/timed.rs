@@ -51,6 +51,9 @@ impl<T> Timed<T> {
 
     /// Takes every batch, with its time.
     pub fn drain(&mut self) -> std::vec::Drain<'_, (u64, Vec<T>)> {
+        if let Some((_, batch)) = self.batches.last() {
+            self.expected = batch.len().max(16);
+        }
         self.batches.drain(..)
     }
 }
