@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::{GroupLabels, Groups, TermValues, evaluate, groups};
 use super::machine::{Change, Machine, TransitionKind};
-use super::partials::{StepRecord, TermGroup};
+use super::partials::{StepRecord, TermBatch, TermGroup};
 use crate::rules::{CompiledRule, RuleBook, RuleUpdate};
 use crate::series::{IdMap, Labels};
 
@@ -73,7 +73,7 @@ pub struct Evaluator {
 #[derive(Debug, Default)]
 struct Step {
     reached: Vec<Arc<str>>,
-    terms: Vec<(TermKey, Vec<Vec<TermGroup>>)>,
+    terms: Vec<(TermKey, Vec<TermBatch>)>,
 }
 
 impl Step {
@@ -84,8 +84,8 @@ impl Step {
         };
         let key = (record.rule, batch.index);
         match self.terms.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, batches)) => batches.push(batch.groups),
-            None => self.terms.push((key, vec![batch.groups])),
+            Some((_, batches)) => batches.push(batch),
+            None => self.terms.push((key, vec![batch])),
         }
     }
 
@@ -106,29 +106,24 @@ impl Step {
         else {
             return Groups::default();
         };
-        let value = |group: TermGroup| {
-            if let Some(announced) = group.labels {
-                labels.entry(group.id).or_insert(announced);
+        for batch in batches.iter_mut() {
+            for (id, announced) in batch.labels.drain(..) {
+                labels.entry(id).or_insert(announced);
             }
-            Some((group.id, group.state.value(aggregate, over)?))
-        };
+        }
+        let value = |group: TermGroup| Some((group.id, group.state.value(aggregate, over)?));
         if batches.len() == 1 {
             return batches
                 .pop()
                 .into_iter()
-                .flatten()
+                .flat_map(|batch| batch.groups)
                 .filter_map(value)
                 .collect();
         }
         let mut merged: IdMap<u64, TermGroup> = IdMap::default();
-        for group in batches.drain(..).flatten() {
+        for group in batches.drain(..).flat_map(|batch| batch.groups) {
             match merged.get_mut(&group.id) {
-                Some(existing) => {
-                    existing.state.merge(&group.state);
-                    if existing.labels.is_none() {
-                        existing.labels = group.labels;
-                    }
-                }
+                Some(existing) => existing.state.merge(&group.state),
                 None => {
                     merged.insert(group.id, group);
                 }
