@@ -381,6 +381,21 @@ mod tests {
     }
 
     #[test]
+    fn values_waiting_to_be_counted_are_counted_alike_whichever_way_they_came() {
+        // 101 values: some are still pending in each sketch when they are merged or compared.
+        let values: Vec<f64> = (0..101).map(|i| (i as f64 * 0.37).sin() * 50.0).collect();
+        let mut whole = Sketch::default();
+        values.iter().for_each(|&v| whole.insert(v));
+        let (mut left, mut right) = (Sketch::default(), Sketch::default());
+        values[..45].iter().for_each(|&v| left.insert(v));
+        values[45..].iter().for_each(|&v| right.insert(v));
+        left.merge(&right);
+        assert_eq!(left, whole);
+        assert_eq!(left.count(), 101);
+        assert_eq!(left.quantile(0.5), whole.quantile(0.5));
+    }
+
+    #[test]
     fn small_windows_are_exact() {
         let mut sketch = Sketch::default();
         for v in [3.0, 1.0, 2.0] {
