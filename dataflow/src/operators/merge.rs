@@ -13,7 +13,8 @@ use crate::stage::WindowResult;
 use crate::telemetry::WorkerGauges;
 
 /// The windows of one end time while their partials arrive. Every window closes at once for a
-/// tumbling rollup, so these are large; they are kept and reused rather than reallocated.
+/// tumbling rollup, so these are large: the windows leave as one container, moved, and the map
+/// is kept and reused.
 #[derive(Default)]
 struct Closing {
     windows: Vec<WindowResult>,
@@ -73,7 +74,7 @@ pub fn merge_windows<'s>(
                     gauges.record_windows(closing.windows.len());
                     output
                         .session(&capability)
-                        .give_iterator(closing.windows.drain(..));
+                        .give_container(&mut closing.windows);
                     closing.by_group.clear();
                     spare.push(closing);
                 }
