@@ -63,7 +63,6 @@ pub const CLOSE_BUDGET: usize = 8_192;
 #[derive(Debug)]
 pub struct LocalRollup {
     index: u16,
-    windows: Windows,
     assigner: Assigner,
     grouping: Grouping,
     matchers: Vec<Matcher>,
@@ -95,7 +94,6 @@ impl LocalRollup {
     pub fn new(index: u16, rollup: &Rollup) -> Option<Self> {
         Some(LocalRollup {
             index,
-            windows: Windows::of(&rollup.window),
             assigner: Assigner::new(Windows::of(&rollup.window)),
             grouping: rollup.group.clone(),
             matchers: compile_matchers(&rollup.matchers)?,
@@ -140,7 +138,7 @@ impl LocalRollup {
             None => {
                 group.open.push((start, RollupState::default()));
                 self.closing
-                    .entry(start + self.windows.size)
+                    .entry(start + self.assigner.size())
                     .or_default()
                     .push(slot);
                 group.open.len() - 1
@@ -152,7 +150,7 @@ impl LocalRollup {
     /// Adds a sample to every window of its group.
     #[inline]
     fn insert(&mut self, slot: u32, ts: u64, value: f64, delta: Option<f64>) {
-        let size = self.windows.size;
+        let size = self.assigner.size();
         if self.groups[slot as usize]
             .open
             .iter()
@@ -207,7 +205,7 @@ impl LocalRollup {
             if *budget == 0 || until.is_some_and(|until| end > until) {
                 break;
             }
-            let start = end - self.windows.size;
+            let start = end - self.assigner.size();
             let slots = entry.get_mut();
             let take = slots.len().min(*budget);
             *budget -= take;
@@ -240,7 +238,7 @@ impl LocalRollup {
     /// complete. Closing them here, rather than when the budget reaches them, keeps a group
     /// from holding two windows at once.
     fn close_ended(&mut self, slot: u32, ts: u64) {
-        let size = self.windows.size;
+        let size = self.assigner.size();
         let group = &mut self.groups[slot as usize];
         let mut at = 0;
         while at < group.open.len() {

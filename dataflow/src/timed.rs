@@ -29,9 +29,7 @@ impl<T> Timed<T> {
         match self.batches.last_mut() {
             Some((last, batch)) if *last == time => batch.push(record),
             _ => {
-                if let Some((_, batch)) = self.batches.last() {
-                    self.expected = batch.len().max(16);
-                }
+                self.remember_last_size();
                 let mut batch = Vec::with_capacity(self.expected);
                 batch.push(record);
                 self.batches.push((time, batch));
@@ -44,17 +42,16 @@ impl<T> Timed<T> {
         self.batches.is_empty()
     }
 
-    /// How many records there are.
-    pub fn len(&self) -> usize {
-        self.batches.iter().map(|(_, batch)| batch.len()).sum()
-    }
-
     /// Takes every batch, with its time.
     pub fn drain(&mut self) -> std::vec::Drain<'_, (u64, Vec<T>)> {
+        self.remember_last_size();
+        self.batches.drain(..)
+    }
+
+    fn remember_last_size(&mut self) {
         if let Some((_, batch)) = self.batches.last() {
             self.expected = batch.len().max(16);
         }
-        self.batches.drain(..)
     }
 }
 
@@ -68,8 +65,11 @@ mod tests {
         for (time, record) in [(5, 'a'), (5, 'b'), (7, 'c'), (5, 'd')] {
             timed.push(time, record);
         }
-        assert_eq!(timed.len(), 4);
         let batches: Vec<_> = timed.drain().collect();
+        assert_eq!(
+            batches.iter().map(|(_, batch)| batch.len()).sum::<usize>(),
+            4
+        );
         assert_eq!(
             batches,
             [(5, vec!['a', 'b']), (7, vec!['c']), (5, vec!['d'])]

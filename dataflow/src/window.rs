@@ -58,6 +58,11 @@ impl Assigner {
         }
     }
 
+    /// The length of the windows it assigns.
+    pub fn size(&self) -> u64 {
+        self.windows.size
+    }
+
     /// The starts of the windows that contain `ts`, earliest first, as [`Windows::starts`].
     #[inline]
     pub fn starts(&mut self, ts: u64) -> impl Iterator<Item = u64> + use<> {

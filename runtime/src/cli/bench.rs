@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pipe_dataflow::telemetry::{Snapshot, Telemetry};
-use pipe_dsl::compile_with_process_env;
 use pipe_dsl::diagnostics::Style;
 use pipe_dsl::plan::Pace;
 
@@ -30,12 +29,7 @@ pub struct BenchArgs {
 
 /// Benchmarks one pipeline file; false when it is invalid or the run failed.
 pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
-    let Some(source) = report::read(path) else {
-        return false;
-    };
-    let compiled = compile_with_process_env(&source);
-    report::print(path, &source, &compiled.diagnostics, style);
-    let Some(plan) = compiled.plan else {
+    let Some(plan) = report::plan(path, style) else {
         return false;
     };
     let telemetry = Telemetry::new();

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use pipe_dsl::compile_with_process_env;
 use pipe_dsl::diagnostics::Style;
 use pipe_dsl::plan::explain;
 
@@ -10,12 +9,7 @@ use super::{PlanFormat, report};
 
 /// Prints the plan of one file; false when the file is not valid.
 pub fn run(path: &Path, format: PlanFormat, style: Style) -> bool {
-    let Some(source) = report::read(path) else {
-        return false;
-    };
-    let compiled = compile_with_process_env(&source);
-    report::print(path, &source, &compiled.diagnostics, style);
-    let Some(plan) = compiled.plan else {
+    let Some(plan) = report::plan(path, style) else {
         return false;
     };
     match format {

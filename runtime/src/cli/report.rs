@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use pipe_dsl::Diagnostic;
 use pipe_dsl::diagnostics::{Style, render, summary};
+use pipe_dsl::{Diagnostic, Plan, compile_with_process_env};
 
 use super::ColorChoice;
 
@@ -33,6 +33,15 @@ pub fn read(path: &Path) -> Option<String> {
             None
         }
     }
+}
+
+/// The plan of a pipeline file, its diagnostics printed; `None` when it cannot be read or is not
+/// valid. What `plan`, `run` and `bench` start from.
+pub fn plan(path: &Path, style: Style) -> Option<Plan> {
+    let source = read(path)?;
+    let compiled = compile_with_process_env(&source);
+    print(path, &source, &compiled.diagnostics, style);
+    compiled.plan
 }
 
 /// Prints a file's diagnostics and the closing summary line.

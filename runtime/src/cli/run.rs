@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use pipe_dataflow::telemetry::Telemetry;
-use pipe_dsl::compile_with_process_env;
 use pipe_dsl::diagnostics::Style;
 
 use super::report;
@@ -27,12 +26,7 @@ pub struct RunArgs {
 
 /// Runs one pipeline file; false when it is invalid or the run failed.
 pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
-    let Some(source) = report::read(path) else {
-        return false;
-    };
-    let compiled = compile_with_process_env(&source);
-    report::print(path, &source, &compiled.diagnostics, style);
-    let Some(plan) = compiled.plan else {
+    let Some(plan) = report::plan(path, style) else {
         return false;
     };
     let stop = stop_on_ctrl_c();
