@@ -112,15 +112,17 @@ impl Step {
             }
         }
         let value = |group: TermGroup| Some((group.id, group.state.value(aggregate, over)?));
+        // Maps are sized for every group at once: grown from empty, they rehashed several times
+        // per term at every step.
+        let total = batches.iter().map(|batch| batch.groups.len()).sum();
+        let mut values = Groups::with_capacity_and_hasher(total, Default::default());
         if batches.len() == 1 {
-            return batches
-                .pop()
-                .into_iter()
-                .flat_map(|batch| batch.groups)
-                .filter_map(value)
-                .collect();
+            let groups = batches.pop().into_iter().flat_map(|batch| batch.groups);
+            values.extend(groups.filter_map(value));
+            return values;
         }
-        let mut merged: IdMap<u64, TermGroup> = IdMap::default();
+        let mut merged: IdMap<u64, TermGroup> =
+            IdMap::with_capacity_and_hasher(total, Default::default());
         for group in batches.drain(..).flat_map(|batch| batch.groups) {
             match merged.get_mut(&group.id) {
                 Some(existing) => existing.state.merge(&group.state),
@@ -129,7 +131,8 @@ impl Step {
                 }
             }
         }
-        merged.into_values().filter_map(value).collect()
+        values.extend(merged.into_values().filter_map(value));
+        values
     }
 }
 

@@ -28,6 +28,9 @@ pub fn cascade<'s>(
         let activator = scope.activator_for(info.address);
         let mut held = Some(capability);
         let mut pending: VecDeque<(u64, Vec<WindowResult>)> = VecDeque::new();
+        // Windows of the front batch merged already: a batch is read in place, in parts, and
+        // dropped whole; draining its front moved every window left behind at each part.
+        let mut merged = 0;
         let mut measured = std::time::Instant::now();
         move |(input, frontiers), output| {
             input.for_each(|capability, windows| {
@@ -36,9 +39,9 @@ pub fn cascade<'s>(
                 }
             });
             let mut fuel = FUEL;
-            while let Some((_, windows)) = pending.front_mut() {
-                let take = windows.len().min(fuel);
-                for window in windows.drain(..take) {
+            while let Some((_, windows)) = pending.front() {
+                let take = (windows.len() - merged).min(fuel);
+                for window in &windows[merged..merged + take] {
                     rollup.merge(
                         window.group,
                         &window.labels,
@@ -47,9 +50,11 @@ pub fn cascade<'s>(
                         &window.state,
                     );
                 }
+                merged += take;
                 fuel -= take;
-                if windows.is_empty() {
+                if merged == windows.len() {
                     pending.pop_front();
+                    merged = 0;
                 }
                 if fuel == 0 {
                     break;
