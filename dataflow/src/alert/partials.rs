@@ -16,7 +16,7 @@ use smallvec::SmallVec;
 use super::term_state::TermState;
 use crate::rules::{RuleBook, Term};
 use crate::series::{IdMap, Labels};
-use crate::state::{ExactSum, RollupState, Sketch};
+use crate::state::{EXACT_LIMIT, ExactSum, RollupState, Sketch};
 
 /// What the partial stage sends the evaluator for one rule at one step boundary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,10 +141,17 @@ struct Running {
     min: f64,
     max: f64,
     stale: bool,
+    /// The window's values, when a quantile term reads it: each step's values are added as the
+    /// step enters and taken out as it leaves. Merging every step's values afresh at every
+    /// boundary read each step of the window, a cache miss apiece.
+    values: Option<Sketch>,
+    /// Whether `values` must be merged afresh from the steps: values could not be taken out,
+    /// or a bucketed sketch is down to what an exact one holds.
+    values_stale: bool,
 }
 
 impl Running {
-    fn new(over_steps: u64) -> Self {
+    fn new(over_steps: u64, with_values: bool) -> Self {
         Running {
             over_steps,
             through: None,
@@ -154,10 +161,12 @@ impl Running {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             stale: false,
+            values: with_values.then(Sketch::default),
+            values_stale: false,
         }
     }
 
-    fn apply(&mut self, slot: &Slot, sign: f64) {
+    fn apply(&mut self, slot: &Slot, values: Option<&Sketch>, sign: f64) {
         if sign > 0.0 {
             self.count += slot.count as u64;
             self.min = self.min.min(slot.min);
@@ -168,6 +177,33 @@ impl Running {
         }
         self.sum.add(sign * slot.sum);
         self.increase.add(sign * slot.increase);
+        if let (Some(window), Some(step)) = (self.values.as_mut(), values) {
+            if sign > 0.0 {
+                window.merge(step);
+            } else {
+                self.values_stale |= !window.remove(step);
+            }
+        }
+    }
+
+    /// The window's values, merged afresh from the steps when they could not be kept
+    /// running: the same sketch either way, so that quantiles do not depend on history.
+    fn sketch(&mut self, places: Places, slots: &[Slot], sketches: &[Sketch]) -> Sketch {
+        let window = self.values.get_or_insert_default();
+        let small = matches!(window, Sketch::Buckets(_)) && window.count() <= EXACT_LIMIT as u64;
+        if self.values_stale || small {
+            let end = places.end;
+            let mut fresh = Sketch::with_capacity(self.count as usize);
+            for step in end.saturating_sub(self.over_steps)..end {
+                let at = places.of(step);
+                if let (true, Some(values)) = (slots[at].holds(step), sketches.get(at)) {
+                    fresh.merge(values);
+                }
+            }
+            *window = fresh;
+            self.values_stale = false;
+        }
+        window.clone()
     }
 
     /// The window's smallest and largest values, read again from the steps when stale.
@@ -186,27 +222,30 @@ impl Running {
     }
 
     /// Slides the window to end at the step `places` end at.
-    fn slide_to(&mut self, places: Places, slots: &[Slot]) {
+    fn slide_to(&mut self, places: Places, slots: &[Slot], sketches: &[Sketch]) {
         let end = places.end;
-        let slot = |step: u64| &slots[places.of(step)];
+        let held = |step: u64| {
+            let at = places.of(step);
+            slots[at]
+                .holds(step)
+                .then(|| (&slots[at], sketches.get(at)))
+        };
         match self.through {
             Some(through) if end >= through && end - through <= self.over_steps => {
                 for step in through..end {
-                    if slot(step).holds(step) {
-                        self.apply(slot(step), 1.0);
+                    if let Some((slot, values)) = held(step) {
+                        self.apply(slot, values, 1.0);
                     }
-                    if let Some(old) = step.checked_sub(self.over_steps)
-                        && slot(old).holds(old)
-                    {
-                        self.apply(slot(old), -1.0);
+                    if let Some((slot, values)) = step.checked_sub(self.over_steps).and_then(held) {
+                        self.apply(slot, values, -1.0);
                     }
                 }
             }
             _ => {
-                *self = Running::new(self.over_steps);
+                *self = Running::new(self.over_steps, self.values.is_some());
                 for step in end.saturating_sub(self.over_steps)..end {
-                    if slot(step).holds(step) {
-                        self.apply(slot(step), 1.0);
+                    if let Some((slot, values)) = held(step) {
+                        self.apply(slot, values, 1.0);
                     }
                 }
             }
@@ -500,7 +539,7 @@ impl PartialStore {
         let places = Places::new(self.ring, end);
         for (entity, (slots, sketches)) in self.entities.iter_mut().zip(&self.rings) {
             for window in entity.windows.iter_mut() {
-                window.slide_to(places, slots);
+                window.slide_to(places, slots, sketches);
             }
             for matched in entity.matches.iter_mut() {
                 let running = &mut entity.windows[matched.window];
@@ -606,15 +645,7 @@ fn term_state(
             let (ts, value) = newest.map_or((0, f64::NAN), |s| (s.last_ts, s.last));
             TermState::Last { ts, value }
         }
-        Some(_) => {
-            let mut sketch = Sketch::with_capacity(running.count as usize);
-            for at in held {
-                if let Some(values) = sketches.get(at) {
-                    sketch.merge(values);
-                }
-            }
-            TermState::Quantile(sketch)
-        }
+        Some(_) => TermState::Quantile(running.sketch(places, slots, sketches)),
     }
 }
 
@@ -636,10 +667,13 @@ fn matches(
         let window = match windows.iter().position(|w| w.over_steps == term.over_steps) {
             Some(at) => at,
             None => {
-                windows.push(Running::new(term.over_steps));
+                windows.push(Running::new(term.over_steps, false));
                 windows.len() - 1
             }
         };
+        if term.needs.sketch {
+            windows[window].values.get_or_insert_default();
+        }
         let group = labels.project(&term.term.by);
         let group_id = group.stable_hash();
         let numbers = &mut groups[index];
@@ -768,25 +802,48 @@ mod tests {
 
     #[test]
     fn a_sliding_window_equals_a_window_summed_afresh() {
+        // Steps of 0 to 22 values, some repeated, some not finite: the window's values cross the
+        // exact limit both ways, and a value leaves while an equal one stays.
         let mut slots = vec![Slot::default(); 4];
-        let mut sliding = Running::new(3);
-        for step in 0..40u64 {
-            if step % 7 != 3 {
-                let slot = &mut slots[(step % 4) as usize];
-                *slot = Slot {
-                    step,
-                    ..Slot::default()
+        let mut sketches = vec![Sketch::default(); 4];
+        let mut sliding = Running::new(3, true);
+        let mut bucketed = 0;
+        for step in 0..60u64 {
+            let at = (step % 4) as usize;
+            slots[at] = Slot {
+                step,
+                ..Slot::default()
+            };
+            sketches[at].clear();
+            for i in 0..(step * 7) % 23 {
+                let value = match i {
+                    7 => f64::NAN,
+                    _ => ((step * 3 + i) % 9) as f64 - 2.0 + 1e-3,
                 };
-                slot.insert(step * 10, 0.1 * step as f64 + 1e-3, Some(0.5));
+                slots[at].insert(step * 10, value, Some(0.5));
+                sketches[at].insert(value);
             }
-            sliding.slide_to(Places::new(4, step + 1), &slots);
-            let mut fresh = Running::new(3);
-            fresh.slide_to(Places::new(4, step + 1), &slots);
+            let places = Places::new(4, step + 1);
+            sliding.slide_to(places, &slots, &sketches);
+            let mut fresh = Running::new(3, true);
+            fresh.slide_to(places, &slots, &sketches);
             assert_eq!(
                 (sliding.count, &sliding.sum, &sliding.increase),
                 (fresh.count, &fresh.sum, &fresh.increase),
                 "at step {step}"
             );
+            let (sketch, expected) = (
+                sliding.sketch(places, &slots, &sketches),
+                fresh.sketch(places, &slots, &sketches),
+            );
+            assert_eq!(sketch, expected, "at step {step}");
+            bucketed += usize::from(matches!(sketch, Sketch::Buckets(_)));
+            assert_eq!(
+                sketch.quantile(0.9).map(f64::to_bits),
+                expected.quantile(0.9).map(f64::to_bits),
+                "at step {step}"
+            );
         }
+        assert!((10..50).contains(&bucketed), "{bucketed} windows bucketed");
     }
 }

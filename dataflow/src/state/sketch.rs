@@ -150,6 +150,17 @@ impl Store {
             self.add(index, count);
         }
     }
+
+    /// Takes `count` out of bucket `index`, which was counted here; buckets merged below the
+    /// lowest kept are found where they were merged.
+    fn remove(&mut self, index: i32, count: u32) {
+        if let Some(held) = usize::try_from(index.max(self.offset) - self.offset)
+            .ok()
+            .and_then(|at| self.counts.get_mut(at))
+        {
+            *held = held.saturating_sub(count);
+        }
+    }
 }
 
 fn gamma_ln() -> f64 {
@@ -203,6 +214,40 @@ impl Buckets {
             self.positive.add(bucket_of(value), 1);
         } else {
             self.negative.add(bucket_of(-value), 1);
+        }
+    }
+
+    /// Takes out one value added before, pending or counted.
+    fn remove_value(&mut self, value: f64) {
+        self.count = self.count.saturating_sub(1);
+        let pending = &mut self.pending[..self.pending_len as usize];
+        if let Some(at) = pending.iter().position(|p| p.to_bits() == value.to_bits()) {
+            pending.swap(at, pending.len() - 1);
+            self.pending_len -= 1;
+        } else if value.abs() < MIN_MAGNITUDE {
+            self.zeros = self.zeros.saturating_sub(1);
+        } else if value > 0.0 {
+            self.positive.remove(bucket_of(value), 1);
+        } else {
+            self.negative.remove(bucket_of(-value), 1);
+        }
+    }
+
+    /// Takes out everything `other` holds, which was merged in before (and so counted here).
+    fn remove(&mut self, other: &Buckets) {
+        let pending = &other.pending[..other.pending_len as usize];
+        self.count = self
+            .count
+            .saturating_sub(other.count - pending.len() as u64);
+        self.zeros = self.zeros.saturating_sub(other.zeros);
+        for (index, count) in other.positive.occupied() {
+            self.positive.remove(index, count);
+        }
+        for (index, count) in other.negative.occupied() {
+            self.negative.remove(index, count);
+        }
+        for &value in pending {
+            self.remove_value(value);
         }
     }
 
@@ -300,6 +345,33 @@ impl Sketch {
         }
     }
 
+    /// Takes out everything `other` holds, which must have been merged into this sketch: a
+    /// window sliding past a step takes that step's values out. A bucketed sketch stays
+    /// bucketed however few values are left. Returns false when it cannot take them out
+    /// (bucketed values out of an exact sketch, exact values it does not hold): what it holds
+    /// then is undefined, and the caller must build it again.
+    pub fn remove(&mut self, other: &Sketch) -> bool {
+        match (self, other) {
+            (Sketch::Exact(values), Sketch::Exact(gone)) => {
+                gone.iter().filter(|v| v.is_finite()).all(|value| {
+                    let at = values.iter().position(|v| v.to_bits() == value.to_bits());
+                    at.map(|at| values.swap_remove(at)).is_some()
+                })
+            }
+            (Sketch::Buckets(buckets), Sketch::Exact(gone)) => {
+                gone.iter()
+                    .filter(|v| v.is_finite())
+                    .for_each(|&v| buckets.remove_value(v));
+                true
+            }
+            (Sketch::Buckets(buckets), Sketch::Buckets(gone)) => {
+                buckets.remove(gone);
+                true
+            }
+            (Sketch::Exact(_), Sketch::Buckets(_)) => false,
+        }
+    }
+
     /// Empties it, keeping the room its exact values had: a ring of step sketches is refilled
     /// every step.
     pub fn clear(&mut self) {
@@ -393,6 +465,30 @@ mod tests {
         assert_eq!(left, whole);
         assert_eq!(left.count(), 101);
         assert_eq!(left.quantile(0.5), whole.quantile(0.5));
+    }
+
+    #[test]
+    fn taking_out_what_was_merged_leaves_the_rest() {
+        let values: Vec<f64> = (0..120).map(|i| (i as f64 * 0.71).cos() * 30.0).collect();
+        let sketch_of = |values: &[f64]| {
+            let mut sketch = Sketch::default();
+            values.iter().for_each(|&v| sketch.insert(v));
+            sketch
+        };
+        let mut window = Sketch::default();
+        let parts: Vec<Sketch> = values.chunks(3).map(sketch_of).collect();
+        let bucketed = sketch_of(&values[..40]);
+        window.merge(&bucketed);
+        parts[14..].iter().for_each(|part| window.merge(part));
+        assert!(window.remove(&bucketed));
+        parts[14..20]
+            .iter()
+            .for_each(|part| assert!(window.remove(part)));
+        assert_eq!(window, sketch_of(&values[60..]));
+        assert_eq!(window.count(), 60);
+        assert_eq!(window.quantile(0.3), sketch_of(&values[60..]).quantile(0.3));
+        let mut exact = sketch_of(&[1.0, 2.0]);
+        assert!(!exact.remove(&sketch_of(&[3.0])), "3 was never added");
     }
 
     #[test]
