@@ -63,7 +63,31 @@ impl Default for Sketch {
 }
 
 /// How many values a bucketed sketch holds before counting them in their buckets.
-const PENDING: usize = 8;
+const PENDING: usize = 16;
+
+/// Where a value is counted: the zeros, or a bucket of the positive or negative values, in one
+/// `i32`, so that a value waiting to be counted takes half the room of the value itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Place(i32);
+
+impl Place {
+    const ZERO: Place = Place(i32::MIN);
+
+    fn of(value: f64) -> Place {
+        if value.abs() < MIN_MAGNITUDE {
+            Place::ZERO
+        } else if value > 0.0 {
+            Place(bucket_of(value) * 2)
+        } else {
+            Place(bucket_of(-value) * 2 + 1)
+        }
+    }
+
+    /// Whether it is among the positive values, and its bucket there; `None` for zeros.
+    fn bucket(self) -> Option<(bool, i32)> {
+        (self != Place::ZERO).then_some((self.0 & 1 == 0, self.0 >> 1))
+    }
+}
 
 /// Bucket counts for negative values, zeros and positive values.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -73,10 +97,11 @@ pub struct Buckets {
     positive: Store,
     /// Values held, pending ones included.
     count: u64,
-    /// Values added but not counted in their buckets yet. A 1-hour window takes the values of a
-    /// 1-minute window at a time, a minute after the last, when its buckets have long left the
-    /// cache: counting eight at once touches each line of buckets once instead of per value.
-    pending: [f64; PENDING],
+    /// Values added but not counted in their buckets yet, by where they will be. A 1-hour window
+    /// takes the values of a 1-minute window at a time, a minute after the last, when its
+    /// buckets have long left the cache: counting sixteen at once touches each line of buckets
+    /// once instead of per value.
+    pending: [Place; PENDING],
     pending_len: u8,
 }
 
@@ -191,7 +216,7 @@ impl Buckets {
     #[inline]
     fn insert(&mut self, value: f64) {
         self.count += 1;
-        self.pending[self.pending_len as usize] = value;
+        self.pending[self.pending_len as usize] = Place::of(value);
         self.pending_len += 1;
         if self.pending_len as usize == PENDING {
             self.flush();
@@ -202,34 +227,40 @@ impl Buckets {
     fn flush(&mut self) {
         let pending = std::mem::take(&mut self.pending_len) as usize;
         for at in 0..pending {
-            self.count_in(self.pending[at]);
+            self.count_at(self.pending[at]);
         }
     }
 
-    /// Counts a value in its bucket (`count` already includes it).
-    fn count_in(&mut self, value: f64) {
-        if value.abs() < MIN_MAGNITUDE {
-            self.zeros += 1;
-        } else if value > 0.0 {
-            self.positive.add(bucket_of(value), 1);
-        } else {
-            self.negative.add(bucket_of(-value), 1);
+    /// Counts a value at its place (`count` already includes it).
+    fn count_at(&mut self, place: Place) {
+        match place.bucket() {
+            None => self.zeros += 1,
+            Some((true, index)) => self.positive.add(index, 1),
+            Some((false, index)) => self.negative.add(index, 1),
+        }
+    }
+
+    /// Takes out a value counted at `place`.
+    fn uncount_at(&mut self, place: Place) {
+        self.count = self.count.saturating_sub(1);
+        match place.bucket() {
+            None => self.zeros = self.zeros.saturating_sub(1),
+            Some((true, index)) => self.positive.remove(index, 1),
+            Some((false, index)) => self.negative.remove(index, 1),
         }
     }
 
     /// Takes out one value added before, pending or counted.
     fn remove_value(&mut self, value: f64) {
-        self.count = self.count.saturating_sub(1);
+        let place = Place::of(value);
         let pending = &mut self.pending[..self.pending_len as usize];
-        if let Some(at) = pending.iter().position(|p| p.to_bits() == value.to_bits()) {
-            pending.swap(at, pending.len() - 1);
-            self.pending_len -= 1;
-        } else if value.abs() < MIN_MAGNITUDE {
-            self.zeros = self.zeros.saturating_sub(1);
-        } else if value > 0.0 {
-            self.positive.remove(bucket_of(value), 1);
-        } else {
-            self.negative.remove(bucket_of(-value), 1);
+        match pending.iter().position(|p| *p == place) {
+            Some(at) => {
+                pending.swap(at, pending.len() - 1);
+                self.pending_len -= 1;
+                self.count = self.count.saturating_sub(1);
+            }
+            None => self.uncount_at(place),
         }
     }
 
@@ -246,8 +277,8 @@ impl Buckets {
         for (index, count) in other.negative.occupied() {
             self.negative.remove(index, count);
         }
-        for &value in pending {
-            self.remove_value(value);
+        for &place in pending {
+            self.uncount_at(place);
         }
     }
 
@@ -256,8 +287,8 @@ impl Buckets {
         self.zeros += other.zeros;
         self.positive.merge(&other.positive);
         self.negative.merge(&other.negative);
-        for &value in &other.pending[..other.pending_len as usize] {
-            self.count_in(value);
+        for &place in &other.pending[..other.pending_len as usize] {
+            self.count_at(place);
         }
     }
 
