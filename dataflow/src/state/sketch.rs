@@ -63,29 +63,40 @@ impl Default for Sketch {
 }
 
 /// How many values a bucketed sketch holds before counting them in their buckets.
-const PENDING: usize = 16;
+const PENDING: usize = 32;
 
-/// Where a value is counted: the zeros, or a bucket of the positive or negative values, in one
-/// `i32`, so that a value waiting to be counted takes half the room of the value itself.
+/// Where a value is counted: `None` for the zeros, or whether it is among the positive values
+/// and its bucket there.
+type Bucket = Option<(bool, i32)>;
+
+fn bucket_of_value(value: f64) -> Bucket {
+    if value.abs() < MIN_MAGNITUDE {
+        None
+    } else {
+        Some((value > 0.0, bucket_of(value.abs())))
+    }
+}
+
+/// A [`Bucket`] in 16 bits, so that a value waiting to be counted takes a quarter of the room
+/// of the value itself. Buckets of magnitudes beyond 1e±140 do not fit, and are counted at once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Place(i32);
+struct Place(i16);
 
 impl Place {
-    const ZERO: Place = Place(i32::MIN);
+    const ZERO: Place = Place(i16::MIN);
 
-    fn of(value: f64) -> Place {
-        if value.abs() < MIN_MAGNITUDE {
-            Place::ZERO
-        } else if value > 0.0 {
-            Place(bucket_of(value) * 2)
-        } else {
-            Place(bucket_of(-value) * 2 + 1)
+    fn pack(bucket: Bucket) -> Option<Place> {
+        match bucket {
+            None => Some(Place::ZERO),
+            Some((positive, index)) => {
+                let packed = i16::try_from(index.checked_mul(2)?).ok()?;
+                (packed != i16::MIN).then_some(Place(packed | i16::from(!positive)))
+            }
         }
     }
 
-    /// Whether it is among the positive values, and its bucket there; `None` for zeros.
-    fn bucket(self) -> Option<(bool, i32)> {
-        (self != Place::ZERO).then_some((self.0 & 1 == 0, self.0 >> 1))
+    fn unpack(self) -> Bucket {
+        (self != Place::ZERO).then_some((self.0 & 1 == 0, i32::from(self.0 >> 1)))
     }
 }
 
@@ -99,8 +110,8 @@ pub struct Buckets {
     count: u64,
     /// Values added but not counted in their buckets yet, by where they will be. A 1-hour window
     /// takes the values of a 1-minute window at a time, a minute after the last, when its
-    /// buckets have long left the cache: counting sixteen at once touches each line of buckets
-    /// once instead of per value.
+    /// buckets have long left the cache: counting 32 at once touches each line of buckets once
+    /// instead of per value.
     pending: [Place; PENDING],
     pending_len: u8,
 }
@@ -216,7 +227,12 @@ impl Buckets {
     #[inline]
     fn insert(&mut self, value: f64) {
         self.count += 1;
-        self.pending[self.pending_len as usize] = Place::of(value);
+        let bucket = bucket_of_value(value);
+        let Some(place) = Place::pack(bucket) else {
+            self.count_at(bucket);
+            return;
+        };
+        self.pending[self.pending_len as usize] = place;
         self.pending_len += 1;
         if self.pending_len as usize == PENDING {
             self.flush();
@@ -227,23 +243,23 @@ impl Buckets {
     fn flush(&mut self) {
         let pending = std::mem::take(&mut self.pending_len) as usize;
         for at in 0..pending {
-            self.count_at(self.pending[at]);
+            self.count_at(self.pending[at].unpack());
         }
     }
 
-    /// Counts a value at its place (`count` already includes it).
-    fn count_at(&mut self, place: Place) {
-        match place.bucket() {
+    /// Counts a value in its bucket (`count` already includes it).
+    fn count_at(&mut self, bucket: Bucket) {
+        match bucket {
             None => self.zeros += 1,
             Some((true, index)) => self.positive.add(index, 1),
             Some((false, index)) => self.negative.add(index, 1),
         }
     }
 
-    /// Takes out a value counted at `place`.
-    fn uncount_at(&mut self, place: Place) {
+    /// Takes out a value counted in `bucket`.
+    fn uncount_at(&mut self, bucket: Bucket) {
         self.count = self.count.saturating_sub(1);
-        match place.bucket() {
+        match bucket {
             None => self.zeros = self.zeros.saturating_sub(1),
             Some((true, index)) => self.positive.remove(index, 1),
             Some((false, index)) => self.negative.remove(index, 1),
@@ -252,15 +268,16 @@ impl Buckets {
 
     /// Takes out one value added before, pending or counted.
     fn remove_value(&mut self, value: f64) {
-        let place = Place::of(value);
+        let bucket = bucket_of_value(value);
         let pending = &mut self.pending[..self.pending_len as usize];
-        match pending.iter().position(|p| *p == place) {
+        let place = Place::pack(bucket);
+        match pending.iter().position(|p| Some(*p) == place) {
             Some(at) => {
                 pending.swap(at, pending.len() - 1);
                 self.pending_len -= 1;
                 self.count = self.count.saturating_sub(1);
             }
-            None => self.uncount_at(place),
+            None => self.uncount_at(bucket),
         }
     }
 
@@ -278,7 +295,7 @@ impl Buckets {
             self.negative.remove(index, count);
         }
         for &place in pending {
-            self.uncount_at(place);
+            self.uncount_at(place.unpack());
         }
     }
 
@@ -288,7 +305,7 @@ impl Buckets {
         self.positive.merge(&other.positive);
         self.negative.merge(&other.negative);
         for &place in &other.pending[..other.pending_len as usize] {
-            self.count_at(place);
+            self.count_at(place.unpack());
         }
     }
 
