@@ -81,4 +81,18 @@ mod tests {
         );
         assert!(timed.is_empty());
     }
+
+    #[test]
+    fn a_large_time_leaves_in_bounded_batches_in_order() {
+        let mut timed = Timed::default();
+        (0..BATCH * 2 + 1).for_each(|record| timed.push(9, record));
+        let batches: Vec<_> = timed.drain().collect();
+        assert_eq!(
+            batches.iter().map(|(_, b)| b.len()).collect::<Vec<_>>(),
+            [BATCH, BATCH, 1]
+        );
+        assert!(batches.iter().all(|(time, _)| *time == 9));
+        let records: Vec<usize> = batches.into_iter().flat_map(|(_, b)| b).collect();
+        assert_eq!(records, (0..BATCH * 2 + 1).collect::<Vec<_>>());
+    }
 }
