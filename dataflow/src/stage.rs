@@ -323,6 +323,9 @@ pub struct SeriesStage {
     alerts: PartialStore,
     clock: StepClock,
     book: RuleBook,
+    /// The time of the next rule change held in `book`, `u64::MAX` when none: asked at every
+    /// sample.
+    rules_due: u64,
     /// The series, in the order they were registered, and where each id is.
     series: Vec<SeriesSlot>,
     index: IdMap<SeriesId, u32>,
@@ -354,6 +357,7 @@ impl SeriesStage {
             alerts: PartialStore::new(source, step),
             clock: StepClock::new(step),
             book: RuleBook::default(),
+            rules_due: u64::MAX,
             series: Vec::new(),
             index: IdMap::default(),
             guess: 0,
@@ -395,6 +399,7 @@ impl SeriesStage {
     /// Takes rule changes.
     pub fn rules(&mut self, updates: impl IntoIterator<Item = RuleUpdate>) {
         self.book.stash(updates);
+        self.rules_due = self.book.next_update().unwrap_or(u64::MAX);
     }
 
     /// Processes every sample before `frontier` (all when `None`, the input having ended), fires
@@ -402,7 +407,16 @@ impl SeriesStage {
     pub fn advance(&mut self, frontier: Option<u64>, out: &mut StageOutput) {
         let mut ready = std::mem::take(&mut self.ready);
         match frontier {
-            Some(frontier) if self.pending.iter().any(|s| s.ts >= frontier) => {
+            // Sources mostly deliver in time order: the samples to take are then a prefix.
+            Some(frontier) if self.pending.is_sorted_by_key(|s| s.ts) => {
+                let take = self.pending.partition_point(|s| s.ts < frontier);
+                if take == self.pending.len() {
+                    std::mem::swap(&mut ready, &mut self.pending);
+                } else {
+                    ready.extend(self.pending.drain(..take));
+                }
+            }
+            Some(frontier) => {
                 self.pending.retain(|s| {
                     let take = s.ts < frontier;
                     if take {
@@ -411,7 +425,7 @@ impl SeriesStage {
                     !take
                 });
             }
-            _ => std::mem::swap(&mut ready, &mut self.pending),
+            None => std::mem::swap(&mut ready, &mut self.pending),
         }
         if !ready.is_sorted_by_key(|s| s.ts) {
             ready.sort_unstable_by(|a, b| {
@@ -495,9 +509,12 @@ impl SeriesStage {
     /// Applies the rule changes made up to `time`.
     #[inline]
     fn adopt_rules(&mut self, time: u64) {
-        if self.book.next_update().is_some_and(|update| update <= time)
-            && self.book.apply_until(time).changed
-        {
+        if self.rules_due > time {
+            return;
+        }
+        let changed = self.book.apply_until(time).changed;
+        self.rules_due = self.book.next_update().unwrap_or(u64::MAX);
+        if changed {
             let labels = self.series.iter().map(|slot| &slot.labels);
             self.alerts.reconfigure(&self.book, labels);
         }
