@@ -11,26 +11,43 @@ use timely::dataflow::operators::{Capability, Inspect};
 use crate::series::{GroupId, IdMap};
 use crate::stage::WindowResult;
 use crate::telemetry::WorkerGauges;
+use crate::timed::BATCH;
 
 /// The windows of one end time while their partials arrive. Every window closes at once for a
-/// tumbling rollup, so these are large: the windows leave as one container, moved, and the map
-/// is kept and reused.
+/// tumbling rollup, so these are many: they are kept in containers of [`BATCH`] that leave as
+/// they are, moved. One vector grown to hold them all copied them at every doubling, into fresh
+/// memory, and was a tenth of the time of two workers.
 #[derive(Default)]
 struct Closing {
-    windows: Vec<WindowResult>,
+    batches: Vec<Vec<WindowResult>>,
     by_group: IdMap<GroupId, u32>,
 }
 
 impl Closing {
     fn add(&mut self, partial: WindowResult) {
         match self.by_group.get(&partial.group) {
-            Some(&at) => self.windows[at as usize].state.merge(&partial.state),
+            Some(&at) => {
+                let (batch, at) = (at as usize / BATCH, at as usize % BATCH);
+                self.batches[batch][at].state.merge(&partial.state);
+            }
             None => {
+                if self.batches.last().is_none_or(|batch| batch.len() == BATCH) {
+                    self.batches.push(Vec::with_capacity(BATCH));
+                }
+                let at = (self.batches.len() - 1) * BATCH;
+                let batch = self
+                    .batches
+                    .last_mut()
+                    .expect("a batch with room was added");
                 self.by_group
-                    .insert(partial.group, self.windows.len() as u32);
-                self.windows.push(partial);
+                    .insert(partial.group, (at + batch.len()) as u32);
+                batch.push(partial);
             }
         }
+    }
+
+    fn len(&self) -> usize {
+        self.batches.iter().map(Vec::len).sum()
     }
 }
 
@@ -71,10 +88,11 @@ pub fn merge_windows<'s>(
                         break;
                     }
                     let (capability, mut closing) = entry.remove();
-                    gauges.record_windows(closing.windows.len());
-                    output
-                        .session(&capability)
-                        .give_container(&mut closing.windows);
+                    gauges.record_windows(closing.len());
+                    let mut session = output.session(&capability);
+                    for mut batch in closing.batches.drain(..) {
+                        session.give_container(&mut batch);
+                    }
                     closing.by_group.clear();
                     spare.push(closing);
                 }
