@@ -11,43 +11,57 @@ use timely::dataflow::operators::{Capability, Inspect};
 use crate::series::{GroupId, IdMap};
 use crate::stage::WindowResult;
 use crate::telemetry::WorkerGauges;
-use crate::timed::BATCH;
 
 /// The windows of one end time while their partials arrive. Every window closes at once for a
-/// tumbling rollup, so these are many: they are kept in containers of [`BATCH`] that leave as
-/// they are, moved. One vector grown to hold them all copied them at every doubling, into fresh
-/// memory, and was a tenth of the time of two workers.
+/// tumbling rollup, so these are many: each group's first partial stays in the container it
+/// came in, later ones are merged into it, and the containers leave as they are, moved.
+/// Copying every partial into one vector, grown to hold them all, was a tenth of the time of
+/// two workers.
 #[derive(Default)]
 struct Closing {
     batches: Vec<Vec<WindowResult>>,
-    by_group: IdMap<GroupId, u32>,
+    /// Where each group's window is: its batch and its place there.
+    by_group: IdMap<GroupId, (u32, u32)>,
+    /// The partials merged into another, by batch and place, in the order they came.
+    merged: Vec<(u32, u32)>,
 }
 
 impl Closing {
-    fn add(&mut self, partial: WindowResult) {
-        match self.by_group.get(&partial.group) {
-            Some(&at) => {
-                let (batch, at) = (at as usize / BATCH, at as usize % BATCH);
-                self.batches[batch][at].state.merge(&partial.state);
+    fn add(&mut self, mut batch: Vec<WindowResult>) {
+        let number = self.batches.len() as u32;
+        for at in 0..batch.len() {
+            let (group, here) = (batch[at].group, (number, at as u32));
+            let (first, place) = *self.by_group.entry(group).or_insert(here);
+            if (first, place) == here {
+                continue;
             }
-            None => {
-                if self.batches.last().is_none_or(|batch| batch.len() == BATCH) {
-                    self.batches.push(Vec::with_capacity(BATCH));
-                }
-                let at = (self.batches.len() - 1) * BATCH;
-                let batch = self
-                    .batches
-                    .last_mut()
-                    .expect("a batch with room was added");
-                self.by_group
-                    .insert(partial.group, (at + batch.len()) as u32);
-                batch.push(partial);
-            }
+            let state = std::mem::take(&mut batch[at].state);
+            let window = match self.batches.get_mut(first as usize) {
+                Some(earlier) => &mut earlier[place as usize],
+                None => &mut batch[place as usize],
+            };
+            window.state.merge(&state);
+            self.merged.push(here);
         }
+        self.batches.push(batch);
     }
 
-    fn len(&self) -> usize {
-        self.batches.iter().map(Vec::len).sum()
+    /// The closed windows, in containers, without the partials merged into others.
+    fn windows(&mut self) -> impl Iterator<Item = Vec<WindowResult>> + '_ {
+        let mut merged = self.merged.drain(..).peekable();
+        self.batches
+            .drain(..)
+            .enumerate()
+            .map(move |(number, mut batch)| {
+                let mut place = 0;
+                batch.retain(|_| {
+                    let here = (number as u32, place);
+                    place += 1;
+                    merged.next_if_eq(&here).is_none()
+                });
+                batch
+            })
+            .filter(|batch| !batch.is_empty())
     }
 }
 
@@ -79,18 +93,16 @@ pub fn merge_windows<'s>(
                     let (_, closing) = open
                         .entry(end)
                         .or_insert_with(|| (capability, spare.pop().unwrap_or_default()));
-                    for partial in partials.drain(..) {
-                        closing.add(partial);
-                    }
+                    closing.add(std::mem::take(partials));
                 });
                 while let Some(entry) = open.first_entry() {
                     if frontier.less_equal(entry.key()) {
                         break;
                     }
                     let (capability, mut closing) = entry.remove();
-                    gauges.record_windows(closing.len());
                     let mut session = output.session(&capability);
-                    for mut batch in closing.batches.drain(..) {
+                    for mut batch in closing.windows() {
+                        gauges.record_windows(batch.len());
                         session.give_container(&mut batch);
                     }
                     closing.by_group.clear();
