@@ -8,7 +8,7 @@
 /// Records per batch at most. A minute's windows in one batch took tens of megabytes of fresh
 /// memory every minute, zeroed by the kernel page by page; batches of this size are freed by the
 /// operator downstream as it goes, and their memory is reused for the next ones.
-pub(crate) const BATCH: usize = 1024;
+const BATCH: usize = 1024;
 
 /// Records in batches of equal time, in the order they were produced.
 #[derive(Debug)]
