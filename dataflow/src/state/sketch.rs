@@ -268,9 +268,8 @@ impl Buckets {
         }
     }
 
-    /// Takes out one value added before, pending or counted.
-    fn remove_value(&mut self, value: f64) {
-        let bucket = bucket_of_value(value);
+    /// Takes out one value of `bucket` added before, pending or counted.
+    fn remove_from(&mut self, bucket: Bucket) {
         let pending = &mut self.pending[..self.pending_len as usize];
         let place = Place::pack(bucket);
         match pending.iter().position(|p| Some(*p) == place) {
@@ -283,7 +282,8 @@ impl Buckets {
         }
     }
 
-    /// Takes out everything `other` holds, which was merged in before (and so counted here).
+    /// Takes out everything `other` holds, which was merged in before: its counted values are
+    /// counted here, its pending ones pending or counted.
     fn remove(&mut self, other: &Buckets) {
         let pending = &other.pending[..other.pending_len as usize];
         self.count = self
@@ -297,7 +297,7 @@ impl Buckets {
             self.negative.remove(index, count);
         }
         for &place in pending {
-            self.uncount_at(place.unpack());
+            self.remove_from(place.unpack());
         }
     }
 
@@ -411,7 +411,7 @@ impl Sketch {
             (Sketch::Buckets(buckets), Sketch::Exact(gone)) => {
                 gone.iter()
                     .filter(|v| v.is_finite())
-                    .for_each(|&v| buckets.remove_value(v));
+                    .for_each(|&v| buckets.remove_from(bucket_of_value(v)));
                 true
             }
             (Sketch::Buckets(buckets), Sketch::Buckets(gone)) => {
@@ -528,6 +528,11 @@ mod tests {
         let mut window = Sketch::default();
         let parts: Vec<Sketch> = values.chunks(3).map(sketch_of).collect();
         let bucketed = sketch_of(&values[..40]);
+        // Values still waiting in a sketch wait in the one it is merged into.
+        window.merge(&bucketed);
+        assert!(window.remove(&bucketed));
+        assert_eq!(window.count(), 0);
+        assert_eq!(window.quantile(0.5), None);
         window.merge(&bucketed);
         parts[14..].iter().for_each(|part| window.merge(part));
         assert!(window.remove(&bucketed));
