@@ -89,6 +89,27 @@ struct GroupSlot {
     open: SmallVec<[(u64, RollupState); 1]>,
 }
 
+impl GroupSlot {
+    /// Takes the group's open window at place `at` out, closed, as rollup number `rollup`'s. A
+    /// group holds one window at a time but for hopping windows, and popping the last moves its
+    /// state once where `swap_remove` moved it three times.
+    fn close(&mut self, rollup: u16, at: usize, size: u64) -> WindowResult {
+        let (start, state) = if at + 1 == self.open.len() {
+            self.open.pop().expect("the window is open")
+        } else {
+            self.open.swap_remove(at)
+        };
+        WindowResult {
+            rollup,
+            group: self.id,
+            labels: self.labels.clone(),
+            start,
+            end: start + size,
+            state,
+        }
+    }
+}
+
 impl LocalRollup {
     /// The open windows of rollup number `index` of a plan.
     pub fn new(index: u16, rollup: &Rollup) -> Option<Self> {
@@ -214,18 +235,8 @@ impl LocalRollup {
                 let Some(at) = group.open.iter().position(|(s, _)| *s == start) else {
                     continue;
                 };
-                let (_, state) = take_open(&mut group.open, at);
-                self.closed.push(
-                    end,
-                    WindowResult {
-                        rollup: self.index,
-                        group: group.id,
-                        labels: group.labels.clone(),
-                        start,
-                        end,
-                        state,
-                    },
-                );
+                self.closed
+                    .push(end, group.close(self.index, at, self.assigner.size()));
             }
             if slots.is_empty() {
                 entry.remove();
@@ -247,18 +258,8 @@ impl LocalRollup {
                 at += 1;
                 continue;
             }
-            let (_, state) = take_open(&mut group.open, at);
-            self.closed.push(
-                start + size,
-                WindowResult {
-                    rollup: self.index,
-                    group: group.id,
-                    labels: group.labels.clone(),
-                    start,
-                    end: start + size,
-                    state,
-                },
-            );
+            self.closed
+                .push(start + size, group.close(self.index, at, size));
         }
     }
 
@@ -302,17 +303,6 @@ impl LocalRollup {
                 .values()
                 .map(|v| v.capacity() * 4)
                 .sum::<usize>()
-    }
-}
-
-/// Takes a group's open window out: a group holds one window at a time but for hopping
-/// windows, and popping the last moves its state once where `swap_remove` moved it three times.
-#[inline]
-fn take_open(open: &mut SmallVec<[(u64, RollupState); 1]>, at: usize) -> (u64, RollupState) {
-    if at + 1 == open.len() {
-        open.pop().expect("the window is open")
-    } else {
-        open.swap_remove(at)
     }
 }
 

@@ -192,13 +192,12 @@ impl Running {
         let window = self.values.get_or_insert_default();
         let small = matches!(window, Sketch::Buckets(_)) && window.count() <= EXACT_LIMIT as u64;
         if self.values_stale || small {
-            let end = places.end;
             let mut fresh = Sketch::with_capacity(self.count as usize);
-            for step in end.saturating_sub(self.over_steps)..end {
-                let at = places.of(step);
-                if let (true, Some(values)) = (slots[at].holds(step), sketches.get(at)) {
-                    fresh.merge(values);
-                }
+            for values in places
+                .window(self.over_steps, slots)
+                .filter_map(|at| sketches.get(at))
+            {
+                fresh.merge(values);
             }
             *window = fresh;
             self.values_stale = false;
@@ -209,11 +208,8 @@ impl Running {
     /// The window's smallest and largest values, read again from the steps when stale.
     fn extremes(&mut self, places: Places, slots: &[Slot]) -> (f64, f64) {
         if self.stale {
-            let end = self.through.unwrap_or(0);
-            let held = (end.saturating_sub(self.over_steps)..end)
-                .map(|step| (step, &slots[places.of(step)]))
-                .filter(|(step, slot)| slot.holds(*step));
-            (self.min, self.max) = held.fold((f64::INFINITY, f64::NEG_INFINITY), |acc, (_, s)| {
+            let held = places.window(self.over_steps, slots).map(|at| &slots[at]);
+            (self.min, self.max) = held.fold((f64::INFINITY, f64::NEG_INFINITY), |acc, s| {
                 (acc.0.min(s.min), acc.1.max(s.max))
             });
             self.stale = false;
@@ -225,10 +221,8 @@ impl Running {
     fn slide_to(&mut self, places: Places, slots: &[Slot], sketches: &[Sketch]) {
         let end = places.end;
         let held = |step: u64| {
-            let at = places.of(step);
-            slots[at]
-                .holds(step)
-                .then(|| (&slots[at], sketches.get(at)))
+            let at = places.held(step, slots)?;
+            Some((&slots[at], sketches.get(at)))
         };
         match self.through {
             Some(through) if end >= through && end - through <= self.over_steps => {
@@ -286,6 +280,23 @@ impl Places {
             end,
             end_at: end.checked_rem(ring).unwrap_or(0),
         }
+    }
+
+    /// The place of `step` in a ring, when its slot holds it.
+    #[inline]
+    fn held(&self, step: u64, slots: &[Slot]) -> Option<usize> {
+        let at = self.of(step);
+        slots[at].holds(step).then_some(at)
+    }
+
+    /// The places of the steps held in the window of `over` steps that ends at `end`, oldest
+    /// first.
+    fn window<'a>(
+        self,
+        over: u64,
+        slots: &'a [Slot],
+    ) -> impl DoubleEndedIterator<Item = usize> + 'a {
+        (self.end.saturating_sub(over)..self.end).filter_map(move |step| self.held(step, slots))
     }
 
     /// The place of `step` in a ring.
@@ -415,6 +426,7 @@ impl PartialStore {
         self.cursor = Cursor::default();
         self.groups.clear();
         self.groups.resize_with(self.terms.len(), IdMap::default);
+        let old_ring = self.ring;
         self.ring = self
             .terms
             .iter()
@@ -423,7 +435,6 @@ impl PartialStore {
             .unwrap_or(0);
         self.entities.clear();
         let old_slots = std::mem::take(&mut self.slots);
-        let old_ring = old_slots.len() / self.values.len().max(1);
         let mut old_values: Vec<Option<Values>> = std::mem::take(&mut self.values)
             .into_iter()
             .map(Some)
@@ -635,12 +646,6 @@ fn term_state(
     slots: &[Slot],
     sketches: &[Sketch],
 ) -> TermState {
-    let held = move |step: u64| {
-        let at = places.of(step);
-        slots[at].holds(step).then_some(at)
-    };
-    let end = places.end;
-    let held = (end.saturating_sub(running.over_steps)..end).filter_map(held);
     match term.term.aggregate {
         None => TermState::Present,
         Some(Aggregate::Count) => TermState::Count(running.count),
@@ -656,7 +661,8 @@ fn term_state(
         Some(Aggregate::Max) => TermState::Max(running.extremes(places, slots).1),
         Some(Aggregate::Last) => {
             // Steps hold samples in time order: the latest is in the newest step held.
-            let newest = held.clone().next_back().map(|at| &slots[at]);
+            let newest = places.window(running.over_steps, slots).next_back();
+            let newest = newest.map(|at| &slots[at]);
             let (ts, value) = newest.map_or((0, f64::NAN), |s| (s.last_ts, s.last));
             TermState::Last { ts, value }
         }
