@@ -4,6 +4,7 @@ mod condition;
 mod evaluator;
 mod machine;
 mod partials;
+mod slots;
 mod term_state;
 
 pub use condition::{GroupLabels, Groups, TermValues, evaluate, groups};

@@ -13,6 +13,7 @@ use pipe_dsl::plan::{Aggregate, StateSet};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use super::slots::{Ring, Slot, SlotTable};
 use super::term_state::TermState;
 use crate::rules::{RuleBook, Term};
 use crate::series::{IdMap, Labels};
@@ -60,70 +61,6 @@ struct ActiveTerm {
     term: Term,
     needs: StateSet,
     over_steps: u64,
-}
-
-/// One step of one series: its samples' aggregates, added in time order. Its values for
-/// quantiles are kept beside it, in the entity's own ring of sketches, so that a slot is one
-/// cache line and only series read by a quantile term pay for values.
-#[derive(Debug, Clone)]
-struct Slot {
-    step: u64,
-    count: u32,
-    sum: f64,
-    increase: f64,
-    min: f64,
-    max: f64,
-    last_ts: u64,
-    last: f64,
-}
-
-impl Default for Slot {
-    fn default() -> Self {
-        Slot {
-            step: u64::MAX,
-            count: 0,
-            sum: 0.0,
-            increase: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            last_ts: 0,
-            last: f64::NAN,
-        }
-    }
-}
-
-impl Slot {
-    fn holds(&self, step: u64) -> bool {
-        self.step == step && self.count > 0
-    }
-
-    #[inline]
-    fn insert(&mut self, ts: u64, value: f64, delta: Option<f64>) {
-        if self.count == 0 || ts > self.last_ts || (ts == self.last_ts && value > self.last) {
-            self.last_ts = ts;
-            self.last = value;
-        }
-        self.count += 1;
-        self.sum += value;
-        self.increase += delta.unwrap_or(0.0);
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-    }
-
-    fn merge(&mut self, state: &RollupState) {
-        if self.count == 0
-            || state.last_ts > self.last_ts
-            || (state.last_ts == self.last_ts && state.last > self.last)
-        {
-            self.last_ts = state.last_ts;
-            self.last = state.last;
-        }
-        self.count += state.count as u32;
-        self.sum += state.sum.value();
-        self.increase += state.increase();
-        self.min = self.min.min(state.min);
-        self.max = self.max.max(state.max);
-    }
 }
 
 /// A window of one length over one series' steps, slid one step at a time.
@@ -188,7 +125,7 @@ impl Running {
 
     /// The window's values, merged afresh from the steps when they could not be kept
     /// running: the same sketch either way, so that quantiles do not depend on history.
-    fn sketch(&mut self, places: Places, slots: &[Slot], sketches: &[Sketch]) -> Sketch {
+    fn sketch(&mut self, places: Places, slots: Ring<'_>, sketches: &[Sketch]) -> Sketch {
         let window = self.values.get_or_insert_default();
         let small = matches!(window, Sketch::Buckets(_)) && window.count() <= EXACT_LIMIT as u64;
         if self.values_stale || small {
@@ -206,7 +143,7 @@ impl Running {
     }
 
     /// The window's smallest and largest values, read again from the steps when stale.
-    fn extremes(&mut self, places: Places, slots: &[Slot]) -> (f64, f64) {
+    fn extremes(&mut self, places: Places, slots: Ring<'_>) -> (f64, f64) {
         if self.stale {
             let held = places.window(self.over_steps, slots).map(|at| &slots[at]);
             (self.min, self.max) = held.fold((f64::INFINITY, f64::NEG_INFINITY), |acc, s| {
@@ -218,7 +155,7 @@ impl Running {
     }
 
     /// Slides the window to end at the step `places` end at.
-    fn slide_to(&mut self, places: Places, slots: &[Slot], sketches: &[Sketch]) {
+    fn slide_to(&mut self, places: Places, slots: Ring<'_>, sketches: &[Sketch]) {
         let end = places.end;
         let held = |step: u64| {
             let at = places.held(step, slots)?;
@@ -284,18 +221,14 @@ impl Places {
 
     /// The place of `step` in a ring, when its slot holds it.
     #[inline]
-    fn held(&self, step: u64, slots: &[Slot]) -> Option<usize> {
+    fn held(&self, step: u64, slots: Ring<'_>) -> Option<usize> {
         let at = self.of(step);
         slots[at].holds(step).then_some(at)
     }
 
     /// The places of the steps held in the window of `over` steps that ends at `end`, oldest
     /// first.
-    fn window<'a>(
-        self,
-        over: u64,
-        slots: &'a [Slot],
-    ) -> impl DoubleEndedIterator<Item = usize> + 'a {
+    fn window<'a>(self, over: u64, slots: Ring<'a>) -> impl DoubleEndedIterator<Item = usize> + 'a {
         (self.end.saturating_sub(over)..self.end).filter_map(move |step| self.held(step, slots))
     }
 
@@ -349,12 +282,10 @@ pub struct PartialStore {
     with_counter: bool,
     /// The entities a current term reads.
     entities: Vec<Entity>,
-    /// Their rings of step partials, one after the other, `ring` slots each: a slot is found by
-    /// step number modulo the ring length. One array, so that firing, which reads the same place
-    /// of every ring, reads memory at an even stride the processor can fetch ahead; and apart
-    /// from the entities, so that adding a sample reads 32 bytes to find its slot, not an
-    /// entity's few hundred.
-    slots: Vec<Slot>,
+    /// Their rings of step partials, `ring` slots each: a slot is found by step number modulo
+    /// the ring length. Apart from the entities, so that adding a sample reads one cache line to
+    /// find its slot, not an entity's few hundred.
+    slots: SlotTable,
     /// Their rings of step values, indexed alike.
     values: Vec<Values>,
     /// For each entity of the caller (in the caller's dense numbering), its tracked entity, or
@@ -384,7 +315,7 @@ impl PartialStore {
             rules: Vec::new(),
             with_counter: false,
             entities: Vec::new(),
-            slots: Vec::new(),
+            slots: SlotTable::default(),
             values: Vec::new(),
             tracked: Vec::new(),
             groups: Vec::new(),
@@ -426,7 +357,6 @@ impl PartialStore {
         self.cursor = Cursor::default();
         self.groups.clear();
         self.groups.resize_with(self.terms.len(), IdMap::default);
-        let old_ring = self.ring;
         self.ring = self
             .terms
             .iter()
@@ -434,7 +364,7 @@ impl PartialStore {
             .max()
             .unwrap_or(0);
         self.entities.clear();
-        let old_slots = std::mem::take(&mut self.slots);
+        let old_slots = std::mem::replace(&mut self.slots, SlotTable::new(self.ring));
         let mut old_values: Vec<Option<Values>> = std::mem::take(&mut self.values)
             .into_iter()
             .map(Some)
@@ -446,7 +376,7 @@ impl PartialStore {
                 .filter(|&&at| at != UNTRACKED)
                 .and_then(|&at| {
                     let at = at as usize;
-                    let slots = &old_slots[at * old_ring..(at + 1) * old_ring];
+                    let slots: Vec<Slot> = old_slots.ring(at).iter().cloned().collect();
                     Some((slots, old_values[at].take()?))
                 });
             self.track(labels, kept);
@@ -461,7 +391,7 @@ impl PartialStore {
 
     /// Tracks the next entity of the caller's numbering when a current term reads it, with the
     /// rings it had under the previous rules.
-    fn track(&mut self, labels: &Labels, kept: Option<(&[Slot], Values)>) {
+    fn track(&mut self, labels: &Labels, kept: Option<(Vec<Slot>, Values)>) {
         let (matches, windows, with_sketch) = matches(&self.terms, &mut self.groups, labels);
         if matches.is_empty() {
             self.tracked.push(UNTRACKED);
@@ -470,7 +400,8 @@ impl PartialStore {
         self.tracked.push(self.entities.len() as u32);
         self.entities.push(Entity { matches, windows });
         let (slots, values) = kept.unwrap_or_default();
-        let values = carry(slots, values, self.ring, with_sketch, &mut self.slots);
+        let (slots, values) = carry(&slots, values, self.ring, with_sketch);
+        self.slots.push(&slots);
         self.values.push(values);
     }
 
@@ -488,13 +419,10 @@ impl PartialStore {
             return None;
         }
         let entity = entity as usize;
-        let slot = &mut self.slots[entity * self.ring + at];
+        let slot = self.slots.get_mut(entity, at);
         let mut sketch = self.values[entity].get_mut(at);
         if slot.step != step {
-            *slot = Slot {
-                step,
-                ..Slot::default()
-            };
+            *slot = Slot::empty(step);
             if let Some(sketch) = sketch.as_deref_mut() {
                 sketch.clear();
             }
@@ -562,8 +490,8 @@ impl PartialStore {
             positions.resize(groups.len(), NOT_YET);
         }
         let places = Places::new(self.ring, end);
-        let rings = self.slots.chunks_exact(self.ring.max(1)).zip(&self.values);
-        for (entity, (slots, sketches)) in self.entities.iter_mut().zip(rings) {
+        for (number, (entity, sketches)) in self.entities.iter_mut().zip(&self.values).enumerate() {
+            let slots = self.slots.ring(number);
             for window in entity.windows.iter_mut() {
                 window.slide_to(places, slots, sketches);
             }
@@ -619,6 +547,7 @@ impl PartialStore {
     /// Approximate bytes of partial state.
     pub fn state_bytes(&self) -> usize {
         self.tracked.len() * std::mem::size_of::<u32>()
+            + self.slots.heap_bytes()
             + self
                 .entities
                 .iter()
@@ -626,7 +555,6 @@ impl PartialStore {
                 .map(|(e, sketches)| {
                     std::mem::size_of::<Entity>()
                         + std::mem::size_of::<Values>()
-                        + self.ring * std::mem::size_of::<Slot>()
                         + e.windows.len() * std::mem::size_of::<Running>()
                         + sketches
                             .iter()
@@ -643,7 +571,7 @@ fn term_state(
     term: &ActiveTerm,
     running: &mut Running,
     places: Places,
-    slots: &[Slot],
+    slots: Ring<'_>,
     sketches: &[Sketch],
 ) -> TermState {
     match term.term.aggregate {
@@ -712,24 +640,15 @@ fn matches(
     (matched, windows, with_sketch)
 }
 
-/// Appends to `into` a ring of `ring` slots keeping the partials of `slots`, a ring of another
-/// length, that it can (their places depend on the length); returns the values ring to go with
-/// it, with sketches when `with_sketch`.
-fn carry(
-    slots: &[Slot],
-    sketches: Values,
-    ring: usize,
-    with_sketch: bool,
-    into: &mut Vec<Slot>,
-) -> Values {
+/// A ring of `ring` slots keeping the partials of `slots`, a ring of another length, that it can
+/// (their places depend on the length), and the values ring to go with it, with sketches when
+/// `with_sketch`.
+fn carry(slots: &[Slot], sketches: Values, ring: usize, with_sketch: bool) -> (Vec<Slot>, Values) {
     let sketch_ring = if with_sketch { ring } else { 0 };
-    let start = into.len();
     if slots.len() == ring && sketches.len() == sketch_ring {
-        into.extend_from_slice(slots);
-        return sketches;
+        return (slots.to_vec(), sketches);
     }
-    into.resize(start + ring, Slot::default());
-    let new_slots = &mut into[start..];
+    let mut new_slots = vec![Slot::default(); ring];
     let mut new_sketches = vec![Sketch::default(); sketch_ring].into_boxed_slice();
     let mut sketches = sketches.into_vec().into_iter();
     for slot in slots {
@@ -744,7 +663,7 @@ fn carry(
             }
         }
     }
-    new_sketches
+    (new_slots, new_sketches)
 }
 
 /// Which step boundaries are due on one worker: from the first after its first sample, every
@@ -841,10 +760,7 @@ mod tests {
         let mut bucketed = 0;
         for step in 0..60u64 {
             let at = (step % 4) as usize;
-            slots[at] = Slot {
-                step,
-                ..Slot::default()
-            };
+            slots[at] = Slot::empty(step);
             sketches[at].clear();
             for i in 0..(step * 7) % 23 {
                 let value = match i {
@@ -855,17 +771,18 @@ mod tests {
                 sketches[at].insert(value);
             }
             let places = Places::new(4, step + 1);
-            sliding.slide_to(places, &slots, &sketches);
+            let ring = Ring::contiguous(&slots);
+            sliding.slide_to(places, ring, &sketches);
             let mut fresh = Running::new(3, true);
-            fresh.slide_to(places, &slots, &sketches);
+            fresh.slide_to(places, ring, &sketches);
             assert_eq!(
                 (sliding.count, &sliding.sum, &sliding.increase),
                 (fresh.count, &fresh.sum, &fresh.increase),
                 "at step {step}"
             );
             let (sketch, expected) = (
-                sliding.sketch(places, &slots, &sketches),
-                fresh.sketch(places, &slots, &sketches),
+                sliding.sketch(places, ring, &sketches),
+                fresh.sketch(places, ring, &sketches),
             );
             assert_eq!(sketch, expected, "at step {step}");
             bucketed += usize::from(matches!(sketch, Sketch::Buckets(_)));

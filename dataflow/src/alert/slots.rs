@@ -1,0 +1,181 @@
+//! One step of one series' partials, and where the steps of every tracked series are kept.
+//!
+//! A boundary reads, for every series in turn, the newest step and the step leaving each of its
+//! windows: the same places of every ring. So the table keeps a place's slots of neighbouring
+//! series side by side (a block of series at a time, place after place): a boundary reads a few
+//! sequential streams the processor fetches ahead, where one ring after another read each slot
+//! from a different page; and the slots one step's samples write lie together.
+
+use std::ops::Index;
+
+use crate::state::RollupState;
+
+/// One step of one series: its samples' aggregates, added in time order. One cache line.
+#[derive(Debug, Clone)]
+pub(super) struct Slot {
+    pub step: u64,
+    pub count: u32,
+    pub sum: f64,
+    pub increase: f64,
+    pub min: f64,
+    pub max: f64,
+    pub last_ts: u64,
+    pub last: f64,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            step: u64::MAX,
+            count: 0,
+            sum: 0.0,
+            increase: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            last_ts: 0,
+            last: f64::NAN,
+        }
+    }
+}
+
+impl Slot {
+    /// An empty slot for `step`.
+    pub fn empty(step: u64) -> Self {
+        Slot {
+            step,
+            ..Slot::default()
+        }
+    }
+
+    /// Whether the slot holds samples of `step`.
+    pub fn holds(&self, step: u64) -> bool {
+        self.step == step && self.count > 0
+    }
+
+    #[inline]
+    pub fn insert(&mut self, ts: u64, value: f64, delta: Option<f64>) {
+        if self.count == 0 || ts > self.last_ts || (ts == self.last_ts && value > self.last) {
+            self.last_ts = ts;
+            self.last = value;
+        }
+        self.count += 1;
+        self.sum += value;
+        self.increase += delta.unwrap_or(0.0);
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    pub fn merge(&mut self, state: &RollupState) {
+        if self.count == 0
+            || state.last_ts > self.last_ts
+            || (state.last_ts == self.last_ts && state.last > self.last)
+        {
+            self.last_ts = state.last_ts;
+            self.last = state.last;
+        }
+        self.count += state.count as u32;
+        self.sum += state.sum.value();
+        self.increase += state.increase();
+        self.min = self.min.min(state.min);
+        self.max = self.max.max(state.max);
+    }
+}
+
+/// Series per block: a place's slots of a block are 64 KiB, long enough for the processor to
+/// stream, and a table grows by one block's rings at a time.
+const BLOCK: usize = 1024;
+
+/// The rings of step slots of every tracked series, `ring` places each, found by series number
+/// and place.
+#[derive(Debug, Default)]
+pub(super) struct SlotTable {
+    slots: Vec<Slot>,
+    ring: usize,
+    len: usize,
+}
+
+impl SlotTable {
+    /// An empty table of rings of `ring` places.
+    pub fn new(ring: usize) -> Self {
+        SlotTable {
+            slots: Vec::new(),
+            ring,
+            len: 0,
+        }
+    }
+
+    /// Appends a series whose ring is `slots` (`ring` long).
+    pub fn push(&mut self, slots: &[Slot]) {
+        debug_assert_eq!(slots.len(), self.ring);
+        if self.len.is_multiple_of(BLOCK) {
+            self.slots
+                .resize(self.slots.len() + self.ring * BLOCK, Slot::default());
+        }
+        let series = self.len;
+        self.len += 1;
+        for (at, slot) in slots.iter().enumerate() {
+            *self.get_mut(series, at) = slot.clone();
+        }
+    }
+
+    /// The slot at place `at` of the series numbered `series`.
+    #[inline]
+    pub fn get_mut(&mut self, series: usize, at: usize) -> &mut Slot {
+        let place = (series / BLOCK) * self.ring * BLOCK + at * BLOCK + series % BLOCK;
+        &mut self.slots[place]
+    }
+
+    /// The ring of the series numbered `series`.
+    #[inline]
+    pub fn ring(&self, series: usize) -> Ring<'_> {
+        let block = self.ring * BLOCK;
+        let start = (series / BLOCK) * block;
+        Ring {
+            slots: &self.slots[start..start + block],
+            stride: BLOCK,
+            offset: series % BLOCK,
+            len: self.ring,
+        }
+    }
+
+    /// Bytes held, with the unused end of the last block.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<Slot>()
+    }
+}
+
+/// One series' ring of slots, wherever the table keeps them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ring<'a> {
+    slots: &'a [Slot],
+    stride: usize,
+    offset: usize,
+    len: usize,
+}
+
+impl<'a> Ring<'a> {
+    /// A ring kept as one slice.
+    #[cfg(test)]
+    pub fn contiguous(slots: &'a [Slot]) -> Self {
+        Ring {
+            slots,
+            stride: 1,
+            offset: 0,
+            len: slots.len(),
+        }
+    }
+
+    /// Its slots, by place.
+    pub fn iter(self) -> impl Iterator<Item = &'a Slot> {
+        (0..self.len).map(move |at| &self.slots[at * self.stride + self.offset])
+    }
+}
+
+impl Index<usize> for Ring<'_> {
+    type Output = Slot;
+
+    #[inline]
+    fn index(&self, at: usize) -> &Slot {
+        &self.slots[at * self.stride + self.offset]
+    }
+}
