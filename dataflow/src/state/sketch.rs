@@ -199,29 +199,56 @@ impl Store {
     }
 }
 
-fn gamma_ln() -> f64 {
-    ((1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)).ln()
+/// `γ`: each bucket's upper bound is at most this times its lower bound.
+const GAMMA: f64 = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+
+/// The coefficients of the cubic that stands in for `log2` between powers of two:
+/// `log2(2^e · (1 + s)) ≈ e + ((A·s + B)·s + C)·s`. Exact at every power of two, and never
+/// steeper than `log2` by more than the factor `C · ln 2`, so buckets `C · ln 2` times narrower
+/// than exact logarithmic ones keep the relative accuracy (the cubic of DDSketch's fast mapping,
+/// about 1% more buckets). A logarithm call per value was most of the cost of bucketing.
+const CUBIC_A: f64 = 6.0 / 35.0;
+const CUBIC_B: f64 = -3.0 / 5.0;
+const CUBIC_C: f64 = 10.0 / 7.0;
+
+/// Buckets per unit of the approximate `log2`.
+fn buckets_per_octave() -> f64 {
+    1.0 / (CUBIC_C * GAMMA.ln())
 }
 
-/// The bucket of a magnitude.
+/// The bucket of a positive, normal magnitude.
 #[inline]
 fn bucket_of(magnitude: f64) -> i32 {
-    // `ceil` is a library call on the baseline x86-64 target; rounding up by hand is not. A
-    // division took as long again as the logarithm; the product differs from the quotient by an
-    // ulp at most, far below a bucket's width.
-    let position = magnitude.ln() * (1.0 / gamma_ln());
+    let bits = magnitude.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let s = f64::from_bits((bits & ((1 << 52) - 1)) | 1.0f64.to_bits()) - 1.0;
+    let log2 = exponent as f64 + ((CUBIC_A * s + CUBIC_B) * s + CUBIC_C) * s;
+    let position = log2 * buckets_per_octave();
+    // `floor` is a library call on the baseline x86-64 target; rounding down by hand is not.
     let truncated = position as i32;
-    if (truncated as f64) < position {
-        truncated + 1
+    if (truncated as f64) > position {
+        truncated - 1
     } else {
         truncated
     }
 }
 
-/// The value that represents bucket `index`: within the relative accuracy of every value in it.
+/// The magnitude where bucket `index` starts: the inverse of the cubic, by Cardano's formula.
+fn bucket_start(index: i32) -> f64 {
+    let position = f64::from(index) / buckets_per_octave();
+    let exponent = position.floor();
+    let (a, b, c) = (CUBIC_A, CUBIC_B, CUBIC_C);
+    let d0 = b * b - 3.0 * a * c;
+    let d1 = 2.0 * b * b * b - 9.0 * a * b * c - 27.0 * a * a * (position - exponent);
+    let p = ((d1 - (d1 * d1 - 4.0 * d0 * d0 * d0).sqrt()) / 2.0).cbrt();
+    let s = -(b + p + d0 / p) / (3.0 * a);
+    (1.0 + s) * exponent.exp2()
+}
+
+/// The value that represents bucket `index`: within the relative accuracy of every value in it,
+/// which lies between its start and at most `γ` times that.
 fn value_of(index: i32) -> f64 {
-    let gamma = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
-    2.0 * (gamma_ln() * index as f64).exp() / (gamma + 1.0)
+    bucket_start(index) * (1.0 + RELATIVE_ACCURACY)
 }
 
 impl Buckets {
@@ -483,6 +510,29 @@ mod tests {
     fn exact_quantile(values: &mut [f64], q: f64) -> f64 {
         values.sort_by(f64::total_cmp);
         values[(q * (values.len() - 1) as f64).floor() as usize]
+    }
+
+    #[test]
+    fn every_value_is_within_one_percent_of_its_bucket_and_buckets_are_in_order() {
+        // Magnitudes from 1e-9 to 1e12 a thousand per power of two, and every bucket start.
+        let mut previous = i32::MIN;
+        for step in 0..70_000 {
+            let magnitude = 1e-9 * (f64::from(step) / 1000.0).exp2();
+            let bucket = bucket_of(magnitude);
+            assert!(bucket >= previous, "{magnitude}: bucket {bucket} after {previous}");
+            previous = bucket;
+            let value = value_of(bucket);
+            assert!(
+                (value - magnitude).abs() <= RELATIVE_ACCURACY * magnitude * (1.0 + 1e-9),
+                "{magnitude} in bucket {bucket} shown as {value}"
+            );
+            let start = bucket_start(bucket);
+            assert!(start <= magnitude * (1.0 + 1e-12), "{magnitude} below {start}");
+            assert!(
+                bucket_of(start * (1.0 + 1e-12)) == bucket,
+                "bucket {bucket} starts at {start}"
+            );
+        }
     }
 
     #[test]
