@@ -5,7 +5,7 @@
 use pipe::dataflow::SourceRecord;
 use pipe::dsl::Plan;
 use pipe::dsl::plan::SourceConnector;
-use pipe::runtime::sources::generator::{Generator, Poll};
+use pipe::runtime::sources::generator::{Generator, Poll, Share};
 
 /// The benchmark pipeline with `hosts` hosts instead of 2,000.
 pub fn bench_plan(hosts: u64) -> Plan {
@@ -33,7 +33,8 @@ pub fn record(plan: &Plan, ticks: u64) -> Recorded {
         panic!("the benchmarks read a generator source");
     };
     let span = ticks * config.interval.millis();
-    let mut generator = Generator::new(config, source.lateness.millis(), 0, 1, 0, Some(span));
+    let share = Share::whole();
+    let mut generator = Generator::new(config, source.lateness.millis(), &share, 0, Some(span));
     let mut recorded = Recorded {
         series: Vec::new(),
         parts: Vec::new(),

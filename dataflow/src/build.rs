@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use pipe_dsl::Plan;
+use pipe_dsl::plan::Rollup;
 use timely::dataflow::Stream;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Concatenate, Exchange};
@@ -31,7 +32,9 @@ pub struct Outputs<'s> {
 pub struct SourceStream<'s> {
     /// The records.
     pub records: Stream<'s, u64, Vec<SourceRecord>>,
-    /// Whether each worker already holds exactly the series it owns.
+    /// Whether each worker already holds exactly the series it owns by the plan's placement
+    /// ([`Plan::placement`], [`Labels::placement_hash`](crate::series::Labels::placement_hash)):
+    /// then the records need no exchange, and rollups whose groups stay on one worker no merge.
     pub partitioned: bool,
 }
 
@@ -64,6 +67,12 @@ pub fn build<'s>(
                 plan.rollups[index].name
             ))
         })
+    };
+    let in_place = |rollup: &Rollup| {
+        sources
+            .get(&rollup.root_source)
+            .is_some_and(|source| source.partitioned)
+            && plan.closes_in_place(rollup)
     };
     let mut results: BTreeMap<String, Stream<'s, u64, Vec<WindowResult>>> = BTreeMap::new();
     let mut steps: Vec<Stream<'s, u64, Vec<StepRecord>>> = Vec::new();
@@ -113,7 +122,7 @@ pub fn build<'s>(
 
     for (index, part) in stage_partials {
         let rollup = &plan.rollups[index];
-        let merged = merge_windows(part, WorkerGauges::new(telemetry));
+        let merged = merge_windows(part, in_place(rollup), WorkerGauges::new(telemetry));
         results.insert(rollup.name.clone(), merged);
     }
 
@@ -128,7 +137,7 @@ pub fn build<'s>(
             })?
             .clone();
         let partials = cascade(input, local(index)?, WorkerGauges::new(telemetry));
-        let merged = merge_windows(partials, WorkerGauges::new(telemetry));
+        let merged = merge_windows(partials, in_place(rollup), WorkerGauges::new(telemetry));
         results.insert(rollup.name.clone(), merged);
     }
 

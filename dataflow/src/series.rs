@@ -90,6 +90,15 @@ impl Labels {
         SeriesId(self.stable_hash())
     }
 
+    /// The hash that places the series these labels identify on a worker: of the labels
+    /// `placement` names (see `Plan::placement`), or of them all when `None`.
+    pub fn placement_hash(&self, placement: Option<&[String]>) -> u64 {
+        match placement {
+            Some(names) => self.project(names).stable_hash(),
+            None => self.stable_hash(),
+        }
+    }
+
     /// The group these labels identify.
     pub fn group_id(&self) -> GroupId {
         GroupId(self.stable_hash())

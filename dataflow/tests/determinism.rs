@@ -5,7 +5,7 @@
 mod support;
 
 use proptest::prelude::*;
-use support::harness::{Script, run};
+use support::harness::{Feeding, Script, run, run_fed};
 use support::inputs::random_input;
 use support::plan;
 
@@ -18,6 +18,7 @@ rollup by_host from metrics {
 }
 rollup by_region from metrics { window = hop(3m, 1m), by = [metric_name, region], aggs = [sum, p90, increase] }
 rollup hourly from by_host { window = tumble(1h) }
+rollup hosts_hourly from by_host { window = tumble(1h), by = [host], aggs = [count, sum, max] }
 
 alert Hot {
   when avg(cpu) over 1m by host > 60
@@ -36,6 +37,10 @@ sink pages to console { from = alerts }
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(8))]
 
+    /// Four workers twice: fed by one worker (records exchanged by series, windows merged
+    /// across workers) and fed as the generator does (each worker its own series, placed by
+    /// metric name here, each window closed where it was computed, but for `hosts_hourly`, whose
+    /// groups span metric names and so workers).
     #[test]
     fn one_and_four_workers_give_identical_output(
         samples in random_input(10_000, 20 * 60_000, 40_000),
@@ -45,7 +50,9 @@ proptest! {
         let script = Script { samples, rule_changes: Vec::new(), batch };
         let one = run(&plan, &script, 1);
         let four = run(&plan, &script, 4);
+        let placed = run_fed(&plan, &script, 4, Feeding::Placed);
         prop_assert!(!one.windows["by_host"].is_empty());
-        prop_assert_eq!(one, four);
+        prop_assert_eq!(&one, &four);
+        prop_assert_eq!(one, placed);
     }
 }

@@ -21,7 +21,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Input, Probe};
 
 use crate::sinks::{self, Console, Failure};
-use crate::sources::generator::{Generator, Poll};
+use crate::sources::generator::{Generator, Poll, Share};
 use crate::time::now_millis;
 
 /// How the processes of a cluster find each other.
@@ -269,8 +269,7 @@ fn run_worker(
                 generator: Generator::new(
                     &config,
                     source.lateness.millis(),
-                    index,
-                    peers,
+                    &Share::of(plan, &source.name, index, peers),
                     now,
                     options.run_for,
                 ),

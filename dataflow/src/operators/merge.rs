@@ -65,13 +65,15 @@ impl Closing {
     }
 }
 
-/// Closes windows once every worker's partials for them have arrived. With one worker, each
+/// Closes windows once every worker's partials for them have arrived. With one worker, or when
+/// every group's series are on one worker (`in_place`, see `Plan::closes_in_place`), each
 /// partial is already its whole window and passes on as it is.
 pub fn merge_windows<'s>(
     partials: Stream<'s, u64, Vec<WindowResult>>,
+    in_place: bool,
     gauges: WorkerGauges,
 ) -> Stream<'s, u64, Vec<WindowResult>> {
-    if partials.scope().peers() == 1 {
+    if in_place || partials.scope().peers() == 1 {
         return partials.inspect_core(move |event| {
             if let Ok((_, windows)) = event {
                 gauges.record_windows(windows.len());

@@ -519,7 +519,10 @@ mod tests {
         for step in 0..70_000 {
             let magnitude = 1e-9 * (f64::from(step) / 1000.0).exp2();
             let bucket = bucket_of(magnitude);
-            assert!(bucket >= previous, "{magnitude}: bucket {bucket} after {previous}");
+            assert!(
+                bucket >= previous,
+                "{magnitude}: bucket {bucket} after {previous}"
+            );
             previous = bucket;
             let value = value_of(bucket);
             assert!(
@@ -527,7 +530,10 @@ mod tests {
                 "{magnitude} in bucket {bucket} shown as {value}"
             );
             let start = bucket_start(bucket);
-            assert!(start <= magnitude * (1.0 + 1e-12), "{magnitude} below {start}");
+            assert!(
+                start <= magnitude * (1.0 + 1e-12),
+                "{magnitude} below {start}"
+            );
             assert!(
                 bucket_of(start * (1.0 + 1e-12)) == bucket,
                 "bucket {bucket} starts at {start}"

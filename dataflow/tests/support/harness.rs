@@ -8,7 +8,7 @@ use differential_dataflow::input::Input as _;
 use pipe_dataflow::alert::Transition;
 use pipe_dataflow::operators::WindowResult;
 use pipe_dataflow::rules::{RuleRecord, rule_record};
-use pipe_dataflow::series::Labels;
+use pipe_dataflow::series::{Labels, owner};
 use pipe_dataflow::telemetry::Telemetry;
 use pipe_dataflow::watermark::Watermark;
 use pipe_dataflow::{Sample, SourceInput, SourceRecord, SourceStream, build};
@@ -35,8 +35,22 @@ pub struct Run {
     pub transitions: Vec<Transition>,
 }
 
+/// How the source's records reach the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feeding {
+    /// Worker 0 sends every record, and the dataflow routes them to their owners.
+    FromOneWorker,
+    /// Each worker sends the series it owns by the plan's placement, as the generator does.
+    Placed,
+}
+
 /// Runs the plan's first source over the script, with the plan's rules inserted at time 0.
 pub fn run(plan: &Plan, script: &Script, workers: usize) -> Run {
+    run_fed(plan, script, workers, Feeding::FromOneWorker)
+}
+
+/// [`run`], with the source's records reaching the workers as `feeding` says.
+pub fn run_fed(plan: &Plan, script: &Script, workers: usize, feeding: Feeding) -> Run {
     let plan = Arc::new(plan.clone());
     let script = Arc::new(script.clone());
     let windows: Arc<Mutex<BTreeMap<String, Vec<WindowResult>>>> = Arc::default();
@@ -45,15 +59,14 @@ pub fn run(plan: &Plan, script: &Script, workers: usize) -> Run {
     timely::execute(timely::Config::process(workers), move |worker| {
         let telemetry = Telemetry::new();
         let source = plan.sources[0].name.clone();
-        let (mut input, mut rules, probe) = worker.dataflow::<u64, _, _>(|scope| {
+        let (mut input, rules, probe) = worker.dataflow::<u64, _, _>(|scope| {
             let (input, records) = scope.new_input::<Vec<SourceRecord>>();
             let (rules_input, rules) = scope.new_collection::<RuleRecord, isize>();
-            // Worker 0 sends every record, so the dataflow must route them to their owners.
             let sources = BTreeMap::from([(
                 source.clone(),
                 SourceStream {
                     records,
-                    partitioned: false,
+                    partitioned: feeding == Feeding::Placed,
                 },
             )]);
             let outputs = build(&plan, &sources, rules.inner, &telemetry).expect("plan builds");
@@ -79,11 +92,29 @@ pub fn run(plan: &Plan, script: &Script, workers: usize) -> Run {
             }
             (input, rules_input, probe)
         });
-        if worker.index() == 0 {
+        // Worker 0 holds the rules; the others close their input of them at once.
+        let mut rules = (worker.index() == 0).then_some(rules);
+        for rules in rules.iter_mut() {
             for rule in &plan.alerts {
                 rules.insert(rule_record(rule));
             }
-            feed(&plan, &script, &mut input, &mut rules, worker, &probe);
+        }
+        let (index, peers) = (worker.index(), worker.peers());
+        let placement = plan.placement(&source);
+        let owns = |labels: &Labels| match feeding {
+            Feeding::FromOneWorker => index == 0,
+            Feeding::Placed => owner(labels.placement_hash(placement.as_deref()), peers) == index,
+        };
+        if feeding == Feeding::Placed || index == 0 {
+            feed(
+                &plan,
+                &script,
+                owns,
+                &mut input,
+                rules.as_mut(),
+                worker,
+                &probe,
+            );
         }
         drop(input);
         drop(rules);
@@ -105,13 +136,15 @@ pub fn run(plan: &Plan, script: &Script, workers: usize) -> Run {
     }
 }
 
-/// Feeds the script as a source does: late samples left out, each series' labels before its
-/// first sample, the watermark advanced after each batch, rule changes at their times.
+/// Feeds the series `owns` of the script as a source does: late samples left out, each series'
+/// labels before its first sample, the watermark (over every sample) advanced after each batch,
+/// and, given `rules`, rule changes at their times.
 fn feed(
     plan: &Plan,
     script: &Script,
+    owns: impl Fn(&Labels) -> bool,
     input: &mut SourceInput,
-    rules: &mut differential_dataflow::input::InputSession<u64, RuleRecord, isize>,
+    mut rules: Option<&mut differential_dataflow::input::InputSession<u64, RuleRecord, isize>>,
     worker: &mut timely::worker::Worker,
     probe: &timely::dataflow::ProbeHandle<u64>,
 ) {
@@ -122,7 +155,7 @@ fn feed(
     let mut changes = changes.into_iter().peekable();
     for batch in script.samples.chunks(script.batch.max(1)) {
         for (labels, ts, value) in batch {
-            if !watermark.admit(*ts) {
+            if !watermark.admit(*ts) || !owns(labels) {
                 continue;
             }
             let series = labels.series_id();
@@ -136,30 +169,36 @@ fn feed(
             }));
         }
         let frontier = watermark.frontier().max(*input.time());
-        while let Some((time, _)) = changes.peek().filter(|(time, _)| *time <= frontier) {
-            rules.advance_to((*time).max(*rules.time()));
-            for (record, diff) in changes.next().expect("peeked").1 {
-                rules.update(record, diff);
+        if let Some(rules) = rules.as_deref_mut() {
+            while let Some((time, _)) = changes.peek().filter(|(time, _)| *time <= frontier) {
+                rules.advance_to((*time).max(*rules.time()));
+                for (record, diff) in changes.next().expect("peeked").1 {
+                    rules.update(record, diff);
+                }
             }
+            rules.advance_to(frontier);
+            rules.flush();
         }
         input.advance_to(frontier);
-        rules.advance_to(frontier);
-        rules.flush();
         worker.step_while(|| probe.less_than(input.time()));
-    }
-    for (time, updates) in changes {
-        rules.advance_to(time.max(*rules.time()));
-        for (record, diff) in updates {
-            rules.update(record, diff);
-        }
     }
     // As a source that ends does: the frontier passes its last sample before the input closes,
     // so that every worker knows where the input ended.
-    if let Some(newest) = script.samples.iter().map(|(_, ts, _)| *ts).max() {
-        let end = (newest + 1).max(*input.time());
-        input.advance_to(end);
-        rules.advance_to(end.max(*rules.time()));
+    let end = script.samples.iter().map(|(_, ts, _)| *ts + 1).max();
+    if let Some(end) = end {
+        input.advance_to(end.max(*input.time()));
     }
-    rules.flush();
+    if let Some(rules) = rules {
+        for (time, updates) in changes {
+            rules.advance_to(time.max(*rules.time()));
+            for (record, diff) in updates {
+                rules.update(record, diff);
+            }
+        }
+        if let Some(end) = end {
+            rules.advance_to(end.max(*rules.time()));
+        }
+        rules.flush();
+    }
     worker.step_while(|| probe.less_than(input.time()));
 }

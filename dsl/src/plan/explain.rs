@@ -100,6 +100,17 @@ fn source_node(plan: &Plan, source: &Source) -> Node {
         }
         SourceConnector::File(file) => node.detail(format!("file: JSON lines from {}", file.path)),
     };
+    let placed_by = match plan.placement(&source.name) {
+        Some(labels) => format!("hash({})", labels.join(", ")),
+        None => "series".to_string(),
+    };
+    node = if source.connector.places_series() {
+        node.detail(format!(
+            "each worker produces the series it owns, placed by {placed_by}: no exchange"
+        ))
+    } else {
+        node.detail("exchange by series")
+    };
     node = node
         .detail("decode → (series id, timestamp, value); label strings interned once per series")
         .detail(format!(
@@ -124,18 +135,27 @@ fn rollup_node(plan: &Plan, rollup: &Rollup) -> Node {
             .collect();
         node = node.detail(format!("filter: {{{}}}", matchers.join(", ")));
     }
+    let in_place = plan
+        .source(&rollup.root_source)
+        .is_some_and(|source| source.connector.places_series())
+        && plan.closes_in_place(rollup);
+    let exchange = if in_place {
+        format!("groups by {group}, each on the worker of its series: no exchange")
+    } else {
+        format!("exchange by {group}")
+    };
     node = if rollup.cascade {
         let merged = plan
             .rollup(&rollup.input)
             .map(|input| rollup.window.size().millis() / input.window.size().millis().max(1))
             .unwrap_or(1);
         node.detail(format!(
-            "merge closed windows of {} ({merged} per window) → exchange by {group} → window state",
+            "merge closed windows of {} ({merged} per window) → {exchange} → window state",
             rollup.input
         ))
     } else {
         node.detail(format!(
-            "pre-aggregate per worker → exchange by {group} → window state"
+            "pre-aggregate per worker → {exchange} → window state"
         ))
     };
     let windows_per_input = rollup.window.size().millis() / rollup.window.slide().millis().max(1);

@@ -6,6 +6,7 @@ mod aggregate;
 mod connectors;
 mod display;
 mod explain;
+mod placement;
 mod template;
 mod values;
 

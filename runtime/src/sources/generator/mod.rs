@@ -1,8 +1,8 @@
 //! The generator source: a simulated fleet, paced by the wall clock or as fast as the pipeline
 //! takes it.
 //!
-//! Each worker simulates exactly the series that the exchange by series would send it, so the
-//! samples never cross threads. A tick's samples are emitted in timestamp order (each series
+//! Each worker simulates exactly the series it owns by the plan's placement (`Plan::placement`),
+//! so the samples never cross threads. A tick's samples are emitted in timestamp order (each series
 //! reports at its own offset within the interval), which the series stage relies on to skip
 //! sorting.
 
@@ -12,6 +12,7 @@ pub use fleet::{Fleet, NAMED_METRICS};
 
 use pipe_dataflow::series::{SeriesId, owner};
 use pipe_dataflow::{Sample, SourceRecord};
+use pipe_dsl::Plan;
 use pipe_dsl::plan::{GeneratorSource, Pace};
 
 /// Where `pace = max` starts, so that runs are reproducible: 2026-01-01T00:00:00Z.
@@ -21,6 +22,37 @@ pub const MAX_PACE_START_MS: u64 = 1_767_225_600_000;
 /// each, so that the dataflow works on one part while the next is made and a step's alerts do
 /// not wait for a whole tick.
 const CHUNK: usize = 8192;
+
+/// The part of the fleet one worker simulates: the series it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// The worker.
+    pub worker: usize,
+    /// Of how many.
+    pub peers: usize,
+    /// The labels that place series on workers; `None` for their whole identity.
+    pub placement: Option<Vec<String>>,
+}
+
+impl Share {
+    /// The share of worker `worker` of `peers` of source `source` of `plan`.
+    pub fn of(plan: &Plan, source: &str, worker: usize, peers: usize) -> Self {
+        Share {
+            worker,
+            peers,
+            placement: plan.placement(source),
+        }
+    }
+
+    /// The whole fleet, for one worker.
+    pub fn whole() -> Self {
+        Share {
+            worker: 0,
+            peers: 1,
+            placement: None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct OwnedSeries {
@@ -62,13 +94,12 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Worker `worker` of `peers`'s share. `now_ms` is the wall clock; `run_for`, when given,
-    /// stops the source after that much event time.
+    /// A worker's share of the fleet. `now_ms` is the wall clock; `run_for`, when given, stops
+    /// the source after that much event time.
     pub fn new(
         config: &GeneratorSource,
         lateness: u64,
-        worker: usize,
-        peers: usize,
+        share: &Share,
         now_ms: u64,
         run_for: Option<u64>,
     ) -> Self {
@@ -81,8 +112,10 @@ impl Generator {
         let mut owned = Vec::new();
         for host in 0..config.hosts {
             for metric in 0..config.metrics {
-                let id = fleet.labels(host, metric).series_id();
-                if owner(id.0, peers) == worker {
+                let labels = fleet.labels(host, metric);
+                let placed = labels.placement_hash(share.placement.as_deref());
+                if owner(placed, share.peers) == share.worker {
+                    let id = labels.series_id();
                     owned.push(OwnedSeries {
                         id,
                         host: host as u32,
@@ -190,8 +223,14 @@ mod tests {
     #[test]
     fn workers_share_the_fleet_without_overlap_and_ticks_are_in_time_order() {
         let mut all = Vec::new();
+        let placement = vec!["host".to_string()];
         for worker in 0..3 {
-            let mut generator = Generator::new(&config(Pace::Max), 0, worker, 3, 0, Some(60_000));
+            let share = Share {
+                worker,
+                peers: 3,
+                placement: Some(placement.clone()),
+            };
+            let mut generator = Generator::new(&config(Pace::Max), 0, &share, 0, Some(60_000));
             let mut records = Vec::new();
             let mut frontiers = Vec::new();
             while let Poll::Produced { frontier } = generator.poll(0, |r| records.push(r)) {
@@ -211,7 +250,16 @@ mod tests {
                 })
                 .collect();
             assert!(samples.is_sorted_by_key(|s| s.ts));
-            assert!(samples.iter().all(|s| owner(s.series.0, 3) == worker));
+            let hosts: std::collections::HashMap<SeriesId, u64> = records
+                .iter()
+                .filter_map(|r| match r {
+                    SourceRecord::Series(id, labels) => {
+                        Some((*id, labels.placement_hash(Some(&placement))))
+                    }
+                    SourceRecord::Sample(_) => None,
+                })
+                .collect();
+            assert!(samples.iter().all(|s| owner(hosts[&s.series], 3) == worker));
             all.extend(samples);
         }
         let series: std::collections::BTreeSet<_> = all.iter().map(|s| s.series).collect();
@@ -221,7 +269,7 @@ mod tests {
     #[test]
     fn realtime_replays_history_then_waits_for_the_clock() {
         let now = MAX_PACE_START_MS + 1_000_000;
-        let mut generator = Generator::new(&config(Pace::Realtime), 0, 0, 1, now, None);
+        let mut generator = Generator::new(&config(Pace::Realtime), 0, &Share::whole(), now, None);
         let mut records = Vec::new();
         let mut ticks = 0;
         let waiting = loop {
