@@ -10,16 +10,26 @@ use std::ops::Index;
 
 use crate::state::RollupState;
 
-/// One step of one series: its samples' aggregates, added in time order. One cache line.
+/// One step of one series: its samples' aggregates, added in time order. One cache line; the
+/// values for quantiles are kept beside it, so that only series read by a quantile term pay
+/// for them.
 #[derive(Debug, Clone)]
 pub(super) struct Slot {
+    /// The step held, `u64::MAX` for none.
     pub step: u64,
+    /// Samples.
     pub count: u32,
+    /// Their sum.
     pub sum: f64,
+    /// Their counter increase.
     pub increase: f64,
+    /// The smallest.
     pub min: f64,
+    /// The largest.
     pub max: f64,
+    /// Timestamp of the latest.
     pub last_ts: u64,
+    /// Value of the latest (the larger on equal timestamps).
     pub last: f64,
 }
 
@@ -52,6 +62,7 @@ impl Slot {
         self.step == step && self.count > 0
     }
 
+    /// Adds a sample; `delta` is its counter increase, when a term needs one.
     #[inline]
     pub fn insert(&mut self, ts: u64, value: f64, delta: Option<f64>) {
         if self.count == 0 || ts > self.last_ts || (ts == self.last_ts && value > self.last) {
@@ -65,6 +76,7 @@ impl Slot {
         self.max = self.max.max(value);
     }
 
+    /// Adds a closed rollup window of the step.
     pub fn merge(&mut self, state: &RollupState) {
         if self.count == 0
             || state.last_ts > self.last_ts
