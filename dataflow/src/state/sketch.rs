@@ -199,50 +199,92 @@ impl Store {
     }
 }
 
-/// `γ`: each bucket's upper bound is at most this times its lower bound.
-const GAMMA: f64 = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+/// Buckets per power of two: the most for which a bucket's upper bound, `2^(1/35)` ≈ 1.0200
+/// times its lower, stays within `γ` ≈ 1.0202. With a whole number per power of two, a value's
+/// bucket follows from its exponent and the leading bits of its mantissa, read from a table:
+/// no logarithm, no polynomial, no float to integer conversion per value.
+const BUCKETS_PER_OCTAVE: i32 = 35;
 
-/// The coefficients of the cubic that stands in for `log2` between powers of two:
-/// `log2(2^e · (1 + s)) ≈ e + ((A·s + B)·s + C)·s`. Exact at every power of two, and never
-/// steeper than `log2` by more than the factor `C · ln 2`, so buckets `C · ln 2` times narrower
-/// than exact logarithmic ones keep the relative accuracy (the cubic of DDSketch's fast mapping,
-/// about 1% more buckets). A logarithm call per value was most of the cost of bucketing.
-const CUBIC_A: f64 = 6.0 / 35.0;
-const CUBIC_B: f64 = -3.0 / 5.0;
-const CUBIC_C: f64 = 10.0 / 7.0;
+/// The leading mantissa bits that pick a cell of [`CELLS`]. A cell (1/128 of an octave's
+/// mantissas) is narrower than any bucket (at least 2% of them), so at most one bucket starts
+/// inside it.
+const CELL_BITS: u32 = 7;
 
-/// Buckets per unit of the approximate `log2`.
-fn buckets_per_octave() -> f64 {
-    1.0 / (CUBIC_C * GAMMA.ln())
+/// Where each bucket of an octave starts: the mantissa fraction (52 bits) of `2^(j/35)`.
+const STARTS: [u64; BUCKETS_PER_OCTAVE as usize] = bucket_starts();
+
+/// For each cell: the bucket of the octave it starts in, and the fraction where the next
+/// bucket starts inside it (`u64::MAX` when none does).
+const CELLS: [(u32, u64); 1 << CELL_BITS] = cells();
+
+/// The fractions of [`STARTS`]: `x = 2^(j/35)` by Newton's method on `x^35 = 2^j`, which
+/// compile-time evaluation can do (it has no `exp2`). Any bounds that rise with `j` and lie
+/// within a few ulps of the exact ones keep the accuracy; the tests check every bucket.
+const fn bucket_starts() -> [u64; BUCKETS_PER_OCTAVE as usize] {
+    const fn power(x: f64, n: i32) -> f64 {
+        let mut result = 1.0;
+        let mut i = 0;
+        while i < n {
+            result *= x;
+            i += 1;
+        }
+        result
+    }
+    let n = BUCKETS_PER_OCTAVE;
+    let mut starts = [0u64; BUCKETS_PER_OCTAVE as usize];
+    let mut j = 1;
+    while j < n {
+        let target = (1u64 << j) as f64;
+        let mut x = 1.0 + j as f64 / n as f64;
+        let mut round = 0;
+        while round < 64 {
+            x -= (power(x, n) - target) / (n as f64 * power(x, n - 1));
+            round += 1;
+        }
+        starts[j as usize] = ((x - 1.0) * (1u64 << 52) as f64) as u64;
+        j += 1;
+    }
+    starts
+}
+
+const fn cells() -> [(u32, u64); 1 << CELL_BITS] {
+    let mut cells = [(0u32, u64::MAX); 1 << CELL_BITS];
+    let mut cell = 0;
+    while cell < cells.len() {
+        let (from, to) = (
+            (cell as u64) << (52 - CELL_BITS),
+            (cell as u64 + 1) << (52 - CELL_BITS),
+        );
+        let mut bucket = 0;
+        while bucket + 1 < STARTS.len() && STARTS[bucket + 1] <= from {
+            bucket += 1;
+        }
+        let next = if bucket + 1 < STARTS.len() && STARTS[bucket + 1] < to {
+            STARTS[bucket + 1]
+        } else {
+            u64::MAX
+        };
+        cells[cell] = (bucket as u32, next);
+        cell += 1;
+    }
+    cells
 }
 
 /// The bucket of a positive, normal magnitude.
 #[inline]
 fn bucket_of(magnitude: f64) -> i32 {
     let bits = magnitude.to_bits();
-    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let s = f64::from_bits((bits & ((1 << 52) - 1)) | 1.0f64.to_bits()) - 1.0;
-    let log2 = exponent as f64 + ((CUBIC_A * s + CUBIC_B) * s + CUBIC_C) * s;
-    let position = log2 * buckets_per_octave();
-    // `floor` is a library call on the baseline x86-64 target; rounding down by hand is not.
-    let truncated = position as i32;
-    if (truncated as f64) > position {
-        truncated - 1
-    } else {
-        truncated
-    }
+    let exponent = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    let fraction = bits & ((1 << 52) - 1);
+    let (bucket, next) = CELLS[(fraction >> (52 - CELL_BITS)) as usize];
+    exponent * BUCKETS_PER_OCTAVE + bucket as i32 + i32::from(fraction >= next)
 }
 
-/// The magnitude where bucket `index` starts: the inverse of the cubic, by Cardano's formula.
+/// The magnitude where bucket `index` starts.
 fn bucket_start(index: i32) -> f64 {
-    let position = f64::from(index) / buckets_per_octave();
-    let exponent = position.floor();
-    let (a, b, c) = (CUBIC_A, CUBIC_B, CUBIC_C);
-    let d0 = b * b - 3.0 * a * c;
-    let d1 = 2.0 * b * b * b - 9.0 * a * b * c - 27.0 * a * a * (position - exponent);
-    let p = ((d1 - (d1 * d1 - 4.0 * d0 * d0 * d0).sqrt()) / 2.0).cbrt();
-    let s = -(b + p + d0 / p) / (3.0 * a);
-    (1.0 + s) * exponent.exp2()
+    let exponent = index.div_euclid(BUCKETS_PER_OCTAVE);
+    let start = STARTS[index.rem_euclid(BUCKETS_PER_OCTAVE) as usize];
+    (1.0 + start as f64 / (1u64 << 52) as f64) * f64::from(exponent).exp2()
 }
 
 /// The value that represents bucket `index`: within the relative accuracy of every value in it,
@@ -538,6 +580,20 @@ mod tests {
                 bucket_of(start * (1.0 + 1e-12)) == bucket,
                 "bucket {bucket} starts at {start}"
             );
+        }
+    }
+
+    #[test]
+    fn buckets_are_narrow_enough_for_the_bound_and_each_cell_holds_one_boundary_at_most() {
+        // γ: a bucket whose upper bound is at most γ times its lower keeps 1% relative error.
+        let gamma = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+        for index in -200..200 {
+            let ratio = bucket_start(index + 1) / bucket_start(index);
+            assert!(ratio > 1.0 && ratio <= gamma, "bucket {index}: {ratio}");
+        }
+        let cell = 1u64 << (52 - CELL_BITS);
+        for pair in STARTS.windows(2) {
+            assert!(pair[1] - pair[0] > cell, "{pair:?}");
         }
     }
 
