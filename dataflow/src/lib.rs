@@ -10,6 +10,7 @@
 pub mod alert;
 mod build;
 pub mod operators;
+mod prefetch;
 pub mod rules;
 pub mod sample;
 pub mod series;

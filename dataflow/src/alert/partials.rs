@@ -256,6 +256,9 @@ struct Cursor {
     at: usize,
 }
 
+/// How many entities ahead of the one firing its slots are asked for.
+const PREFETCH_AHEAD: usize = 16;
+
 /// A tracked series (or rollup group): the terms that read it and its running windows.
 #[derive(Debug)]
 struct Entity {
@@ -490,7 +493,24 @@ impl PartialStore {
             positions.resize(groups.len(), NOT_YET);
         }
         let places = Places::new(self.ring, end);
+        // The places a boundary reads in every ring: the newest step, and the step leaving
+        // each window length. Asked for a few series ahead, they are there when needed.
+        let mut ahead: SmallVec<[usize; 8]> = SmallVec::new();
+        if let Some(newest) = end.checked_sub(1) {
+            ahead.push(places.of(newest));
+            for term in &self.terms {
+                if let Some(step) = newest.checked_sub(term.over_steps) {
+                    let at = places.of(step);
+                    if !ahead.contains(&at) {
+                        ahead.push(at);
+                    }
+                }
+            }
+        }
         for (number, (entity, sketches)) in self.entities.iter_mut().zip(&self.values).enumerate() {
+            for &at in &ahead {
+                self.slots.prefetch(number + PREFETCH_AHEAD, at);
+            }
             let slots = self.slots.ring(number);
             for window in entity.windows.iter_mut() {
                 window.slide_to(places, slots, sketches);

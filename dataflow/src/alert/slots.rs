@@ -133,8 +133,14 @@ impl SlotTable {
     /// The slot at place `at` of the series numbered `series`.
     #[inline]
     pub fn get_mut(&mut self, series: usize, at: usize) -> &mut Slot {
-        let place = (series / BLOCK) * self.ring * BLOCK + at * BLOCK + series % BLOCK;
+        let place = self.place(series, at);
         &mut self.slots[place]
+    }
+
+    /// Where the slot at place `at` of series `series` is kept.
+    #[inline]
+    fn place(&self, series: usize, at: usize) -> usize {
+        (series / BLOCK) * self.ring * BLOCK + at * BLOCK + series % BLOCK
     }
 
     /// The ring of the series numbered `series`.
@@ -147,6 +153,14 @@ impl SlotTable {
             stride: BLOCK,
             offset: series % BLOCK,
             len: self.ring,
+        }
+    }
+
+    /// Starts loading the slot at place `at` of series `series`, if it exists.
+    #[inline]
+    pub fn prefetch(&self, series: usize, at: usize) {
+        if let Some(slot) = self.slots.get(self.place(series, at)) {
+            crate::prefetch::prefetch(slot);
         }
     }
 

@@ -1,0 +1,23 @@
+//! A hint to start loading memory that will be read soon. At a step boundary the alert state
+//! reads, for every series in turn, slots at several places of its ring, each place a stream
+//! of its own: waiting on those slots was a third of the time spent firing.
+
+/// Asks the processor to bring the cache line of `value`'s first byte in, without waiting.
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    prefetch_address((value as *const T).cast());
+}
+
+#[inline(always)]
+fn prefetch_address(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: a prefetch only hints the cache: it reads nothing the program sees and does not
+    // fault, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
