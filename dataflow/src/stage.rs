@@ -171,6 +171,15 @@ impl LocalRollup {
     /// Adds a sample to every window of its group.
     #[inline]
     fn insert(&mut self, slot: u32, ts: u64, value: f64, delta: Option<f64>) {
+        let (with_sketch, delta) = (self.with_sketch, delta.filter(|_| self.with_counter));
+        // Most samples fall in the one window their group has open.
+        if let Some(start) = self.assigner.only_start(ts)
+            && let [(open, state)] = self.groups[slot as usize].open.as_mut_slice()
+            && *open == start
+        {
+            state.insert(ts, value, delta, with_sketch);
+            return;
+        }
         let size = self.assigner.size();
         if self.groups[slot as usize]
             .open
@@ -179,7 +188,6 @@ impl LocalRollup {
         {
             self.close_ended(slot, ts);
         }
-        let (with_sketch, delta) = (self.with_sketch, delta.filter(|_| self.with_counter));
         for start in self.assigner.starts(ts) {
             self.window(slot, start)
                 .insert(ts, value, delta, with_sketch);

@@ -72,6 +72,16 @@ impl Assigner {
         (self.first..=self.last).step_by(self.windows.slide as usize)
     }
 
+    /// The start of the one window `ts` falls in, when it falls in one (always, for tumbling
+    /// windows): the common case, without an iterator.
+    #[inline]
+    pub fn only_start(&mut self, ts: u64) -> Option<u64> {
+        if !(self.from..self.to).contains(&ts) {
+            self.assign(ts);
+        }
+        (self.first == self.last).then_some(self.first)
+    }
+
     /// The starts of the windows that contain all of `[start, end)`, for cascades whose input
     /// windows are whole multiples of the slide.
     pub fn starts_covering(&mut self, start: u64, end: u64) -> impl Iterator<Item = u64> + use<> {
