@@ -221,6 +221,15 @@ impl LocalRollup {
         if slot == NO_GROUP {
             return;
         }
+        // Most input windows fall in the one window their group has open.
+        if let Some(window_start) = self.assigner.only_start(start)
+            && window_start + self.assigner.size() >= end
+            && let [(open, ours)] = self.groups[slot as usize].open.as_mut_slice()
+            && *open == window_start
+        {
+            ours.merge(state);
+            return;
+        }
         for window_start in self.assigner.starts_covering(start, end) {
             self.window(slot, window_start).merge(state);
         }
