@@ -72,6 +72,10 @@ struct Running {
     count: u64,
     sum: ExactSum,
     increase: ExactSum,
+    /// Whether a term reads `sum` (`avg`, `sum`) and `increase` (`rate`, `increase`): the
+    /// others are not kept, as adding and taking out every step's was a fifth of firing.
+    with_sum: bool,
+    with_increase: bool,
     /// The extremes of the window, valid unless `stale`: a step leaving the window that held
     /// one of them makes them stale, and only then are the steps read again, when a term needs
     /// them. Reading every step of every window at every boundary missed the cache for each.
@@ -95,6 +99,8 @@ impl Running {
             count: 0,
             sum: ExactSum::default(),
             increase: ExactSum::default(),
+            with_sum: true,
+            with_increase: true,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             stale: false,
@@ -112,8 +118,12 @@ impl Running {
             self.count -= slot.count as u64;
             self.stale |= !(slot.min > self.min && slot.max < self.max);
         }
-        self.sum.add(sign * slot.sum);
-        self.increase.add(sign * slot.increase);
+        if self.with_sum {
+            self.sum.add(sign * slot.sum);
+        }
+        if self.with_increase {
+            self.increase.add(sign * slot.increase);
+        }
         if let (Some(window), Some(step)) = (self.values.as_mut(), values) {
             if sign > 0.0 {
                 window.merge(step);
@@ -173,7 +183,11 @@ impl Running {
                 }
             }
             _ => {
-                *self = Running::new(self.over_steps, self.values.is_some());
+                *self = Running {
+                    with_sum: self.with_sum,
+                    with_increase: self.with_increase,
+                    ..Running::new(self.over_steps, self.values.is_some())
+                };
                 for step in end.saturating_sub(self.over_steps)..end {
                     if let Some((slot, values)) = held(step) {
                         self.apply(slot, values, 1.0);
@@ -636,10 +650,16 @@ fn matches(
         let window = match windows.iter().position(|w| w.over_steps == term.over_steps) {
             Some(at) => at,
             None => {
-                windows.push(Running::new(term.over_steps, false));
+                windows.push(Running {
+                    with_sum: false,
+                    with_increase: false,
+                    ..Running::new(term.over_steps, false)
+                });
                 windows.len() - 1
             }
         };
+        windows[window].with_sum |= term.needs.sum;
+        windows[window].with_increase |= term.needs.counter;
         if term.needs.sketch {
             windows[window].values.get_or_insert_default();
         }
