@@ -8,6 +8,15 @@ pub fn prefetch<T>(value: &T) {
     prefetch_address((value as *const T).cast());
 }
 
+/// Asks for every cache line of the values of `slice`.
+#[inline(always)]
+pub fn prefetch_slice<T>(slice: &[T]) {
+    let start = slice.as_ptr().cast::<u8>();
+    for offset in (0..std::mem::size_of_val(slice)).step_by(64) {
+        prefetch_address(start.wrapping_add(offset));
+    }
+}
+
 #[inline(always)]
 fn prefetch_address(address: *const u8) {
     #[cfg(target_arch = "x86_64")]

@@ -313,6 +313,7 @@ impl Buckets {
     /// Counts the pending values in their buckets.
     fn flush(&mut self) {
         let pending = std::mem::take(&mut self.pending_len) as usize;
+        crate::prefetch::prefetch_slice(&self.positive.counts);
         for at in 0..pending {
             self.count_at(self.pending[at].unpack());
         }
