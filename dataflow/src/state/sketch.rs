@@ -150,7 +150,7 @@ impl Store {
             .map(|(at, &count)| (self.offset + at as i32, count))
     }
 
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, index: i32, count: u32) {
         if self.counts.is_empty() {
             self.offset = index - MARGIN;
@@ -320,6 +320,7 @@ impl Buckets {
     }
 
     /// Counts a value in its bucket (`count` already includes it).
+    #[inline(always)]
     fn count_at(&mut self, bucket: Bucket) {
         match bucket {
             None => self.zeros += 1,
