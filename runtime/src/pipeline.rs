@@ -183,6 +183,9 @@ pub fn run(
 struct SourceFeed {
     input: Option<SourceInput>,
     generator: Generator,
+    /// The records of one poll, handed to the input whole: sending them one at a time copied
+    /// each into the input's own buffer.
+    batch: Vec<SourceRecord>,
 }
 
 fn run_worker(
@@ -266,6 +269,7 @@ fn run_worker(
             }
             SourceFeed {
                 input: inputs.remove(&source.name),
+                batch: Vec::new(),
                 generator: Generator::new(
                     &config,
                     source.lateness.millis(),
@@ -312,7 +316,10 @@ fn run_worker(
             let Some(input) = feed.input.as_mut() else {
                 continue;
             };
-            let poll = feed.generator.poll(now, |record| input.send(record));
+            let batch = &mut feed.batch;
+            let poll = feed.generator.poll(now, |record| batch.push(record));
+            input.send_batch(batch);
+            batch.clear();
             match poll {
                 Poll::Produced { frontier } => {
                     let before = *input.time();
