@@ -43,13 +43,14 @@ fn single(groups: &Groups) -> Option<f64> {
     }
 }
 
-/// The groups for which the condition holds, with their values (`{{ value }}`).
-pub fn evaluate(condition: &Condition, values: &TermValues) -> Groups {
+/// The groups for which the condition holds, with their values (`{{ value }}`). Each term's
+/// values are read once, so they are taken rather than copied.
+pub fn evaluate(condition: &Condition, mut values: TermValues) -> Groups {
     let mut next_term = 0;
-    holds(condition, values, &mut next_term)
+    holds(condition, &mut values, &mut next_term)
 }
 
-fn holds(condition: &Condition, values: &TermValues, next_term: &mut usize) -> Groups {
+fn holds(condition: &Condition, values: &mut TermValues, next_term: &mut usize) -> Groups {
     match condition {
         Condition::Absent(_) => take_term(values, next_term),
         Condition::Compare { op, lhs, rhs } => {
@@ -86,13 +87,17 @@ fn holds(condition: &Condition, values: &TermValues, next_term: &mut usize) -> G
     }
 }
 
-fn take_term(values: &TermValues, next_term: &mut usize) -> Groups {
-    let groups = values.terms.get(*next_term).cloned().unwrap_or_default();
+fn take_term(values: &mut TermValues, next_term: &mut usize) -> Groups {
+    let groups = values
+        .terms
+        .get_mut(*next_term)
+        .map(std::mem::take)
+        .unwrap_or_default();
     *next_term += 1;
     groups
 }
 
-fn expr(expr_node: &Expr, values: &TermValues, next_term: &mut usize) -> Vector {
+fn expr(expr_node: &Expr, values: &mut TermValues, next_term: &mut usize) -> Vector {
     match expr_node {
         Expr::Number(value) => Vector::Scalar(*value),
         Expr::Selection(_) => Vector::Groups(take_term(values, next_term)),
@@ -199,7 +204,7 @@ mod tests {
                 by("service", &[("api", 100.0), ("web", 100.0)]),
             ],
         };
-        assert_eq!(evaluate(&c, &values), by("service", &[("api", 0.1)]));
+        assert_eq!(evaluate(&c, values), by("service", &[("api", 0.1)]));
     }
 
     #[test]
@@ -209,7 +214,7 @@ mod tests {
         let values = TermValues {
             terms: vec![by("host", &[("a", 25.0), ("b", 15.0)]), overall],
         };
-        assert_eq!(evaluate(&c, &values), by("host", &[("a", 25.0)]));
+        assert_eq!(evaluate(&c, values), by("host", &[("a", 25.0)]));
     }
 
     #[test]
@@ -224,6 +229,6 @@ mod tests {
                 by("host", &[("z", 3.0)]),
             ],
         };
-        assert_eq!(evaluate(&c, &values), by("host", &[("x", 2.0), ("z", 3.0)]));
+        assert_eq!(evaluate(&c, values), by("host", &[("x", 2.0), ("z", 3.0)]));
     }
 }

@@ -229,7 +229,7 @@ impl Evaluator {
                 };
                 values.terms.push(groups);
             }
-            let holding = evaluate(&rule.plan.condition, &values);
+            let holding = evaluate(&rule.plan.condition, values);
             let machine = self.machines.entry(Arc::clone(&rule.name)).or_default();
             machine.step(
                 at,

@@ -318,7 +318,7 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
                 };
                 values.terms.push(value);
             }
-            let holding = evaluate(&rule.plan.condition, &values);
+            let holding = evaluate(&rule.plan.condition, values);
             machines.entry(rule.name.to_string()).or_default().step(
                 at,
                 &holding,
