@@ -1,6 +1,8 @@
-//! A hint to start loading memory that will be read soon. At a step boundary the alert state
-//! reads, for every series in turn, slots at several places of its ring, each place a stream
-//! of its own: waiting on those slots was a third of the time spent firing.
+//! A hint to start loading memory that will be read soon, where the processor cannot guess it:
+//! at a step boundary the alert state reads, for every series in turn, slots at several places
+//! of its ring, each place a stream of its own (waiting on them was a third of the time spent
+//! firing), and a sketch counting its waiting values reads its bucket counts, a minute after
+//! it last did.
 
 /// Asks the processor to bring the cache line of `value`'s first byte in, without waiting.
 #[inline(always)]

@@ -72,8 +72,8 @@ struct Running {
     count: u64,
     sum: ExactSum,
     increase: ExactSum,
-    /// Whether a term reads `sum` (`avg`, `sum`) and `increase` (`rate`, `increase`): the
-    /// others are not kept, as adding and taking out every step's was a fifth of firing.
+    /// Whether a term reads `sum` (`avg`, `sum`) and `increase` (`rate`, `increase`): what no
+    /// term reads is not kept, sparing two exact additions per step entering or leaving.
     with_sum: bool,
     with_increase: bool,
     /// The extremes of the window, valid unless `stale`: a step leaving the window that held
