@@ -205,9 +205,9 @@ impl Store {
 /// no logarithm, no polynomial, no float to integer conversion per value.
 const BUCKETS_PER_OCTAVE: i32 = 35;
 
-/// The leading mantissa bits that pick a cell of [`CELLS`]. A cell (1/128 of an octave's
-/// mantissas) is narrower than any bucket (at least 2% of them), so at most one bucket starts
-/// inside it.
+/// The leading mantissa bits that pick a cell of [`CELLS`]. A cell, 1/128 of the range of
+/// mantissas, is narrower than any bucket (the narrowest, the first of an octave, spans 2% of
+/// it), so at most one bucket starts inside it.
 const CELL_BITS: u32 = 7;
 
 /// Where each bucket of an octave starts: the mantissa fraction (52 bits) of `2^(j/35)`.
