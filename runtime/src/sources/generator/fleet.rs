@@ -136,10 +136,20 @@ impl Fleet {
     }
 
     /// The value a series reports at a tick.
-    #[inline]
     pub fn value(&self, host: u64, metric: u64, tick: u64) -> f64 {
+        self.value_from(self.base(host, metric), host, metric, tick)
+    }
+
+    /// Where a series sits in its metric's range, the same at every tick: a generator keeps it
+    /// beside the series rather than drawing it again for every sample.
+    pub fn base(&self, host: u64, metric: u64) -> f64 {
+        noise(self.seed, host, metric, 0)
+    }
+
+    /// [`value`](Self::value), given the series' [`base`](Self::base).
+    #[inline]
+    pub fn value_from(&self, host_base: f64, host: u64, metric: u64, tick: u64) -> f64 {
         let n = noise(self.seed, host, metric, tick);
-        let host_base = noise(self.seed, host, metric, 0);
         match metric {
             0 if self.cpu_episode(host, tick) => 93.0 + 2.0 * wave(tick, 37, host) + 4.0 * n,
             0 => 15.0 + 40.0 * host_base + 10.0 * wave(tick, 40, host * 13) + 6.0 * n,

@@ -60,6 +60,7 @@ struct OwnedSeries {
     host: u32,
     metric: u32,
     offset: u32,
+    base: f64,
 }
 
 /// What a poll of a source did.
@@ -121,6 +122,7 @@ impl Generator {
                         host: host as u32,
                         metric: metric as u32,
                         offset: fleet.offset(host, metric) as u32,
+                        base: fleet.base(host, metric),
                     });
                 }
             }
@@ -183,7 +185,9 @@ impl Generator {
             send(SourceRecord::Sample(Sample {
                 series: series.id,
                 ts: tick_start + series.offset as u64,
-                value: self.fleet.value(host, series.metric as u64, tick),
+                value: self
+                    .fleet
+                    .value_from(series.base, host, series.metric as u64, tick),
             }));
         }
         // Series report in offset order: nothing sent later is earlier than the next one.
