@@ -254,7 +254,7 @@ mod tests {
                 })
                 .collect();
             assert!(samples.is_sorted_by_key(|s| s.ts));
-            let hosts: std::collections::HashMap<SeriesId, u64> = records
+            let placed: std::collections::HashMap<SeriesId, u64> = records
                 .iter()
                 .filter_map(|r| match r {
                     SourceRecord::Series(id, labels) => {
@@ -263,7 +263,11 @@ mod tests {
                     SourceRecord::Sample(_) => None,
                 })
                 .collect();
-            assert!(samples.iter().all(|s| owner(hosts[&s.series], 3) == worker));
+            assert!(
+                samples
+                    .iter()
+                    .all(|s| owner(placed[&s.series], 3) == worker)
+            );
             all.extend(samples);
         }
         let series: std::collections::BTreeSet<_> = all.iter().map(|s| s.series).collect();
