@@ -21,7 +21,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Input, Probe};
 
 use crate::sinks::{self, Console, Failure};
-use crate::sources::generator::{Generator, Poll, Share};
+use crate::sources::generator::{CHUNK, Generator, Poll, Share};
 use crate::time::now_millis;
 
 /// How the processes of a cluster find each other.
@@ -317,6 +317,9 @@ fn run_worker(
                 continue;
             };
             let batch = &mut feed.batch;
+            // Timely keeps the container it is sent, leaving an empty one: sized at once, it
+            // is not grown (and copied) a dozen times per poll.
+            batch.reserve(CHUNK);
             let poll = feed.generator.poll(now, |record| batch.push(record));
             input.send_batch(batch);
             batch.clear();

@@ -20,8 +20,8 @@ pub const MAX_PACE_START_MS: u64 = 1_767_225_600_000;
 
 /// Samples per poll: a tick of a large fleet is sent in parts, the watermark advancing after
 /// each, so that the dataflow works on one part while the next is made and a step's alerts do
-/// not wait for a whole tick.
-const CHUNK: usize = 8192;
+/// not wait for a whole tick. Callers size their buffers by it.
+pub const CHUNK: usize = 8192;
 
 /// The part of the fleet one worker simulates: the series it owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
