@@ -97,7 +97,10 @@ pub fn build<'s>(
             .iter()
             .map(|&i| local(i))
             .collect::<Result<Vec<_>, _>>()?;
-        let stage = SeriesStage::new(&source.name, source.step.millis(), locals);
+        let mut stage = SeriesStage::new(&source.name, source.step.millis(), locals);
+        if let Some(placement) = plan.placement(&source.name).filter(|_| input.partitioned) {
+            stage = stage.placed_by(placement);
+        }
         let StageStreams {
             partials,
             steps: source_steps,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pipe_dsl::plan::{Aggregate, AlertRule, Condition, Expr, LabelMatcher, MatchOp, Selection};
+use pipe_dsl::plan::{Aggregate, AlertRule, LabelMatcher, MatchOp};
 use regex::Regex;
 
 use crate::series::Labels;
@@ -22,7 +22,8 @@ pub fn rule_record(rule: &AlertRule) -> RuleRecord {
     (rule.name.clone(), json)
 }
 
-/// A stable hash of a rule's name, which decides the worker that evaluates it.
+/// A stable hash of a rule's name, which decides the worker that evaluates it when its groups
+/// span workers.
 pub fn rule_hash(name: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(name.as_bytes())
 }
@@ -122,9 +123,9 @@ pub fn compile_matchers(matchers: &[LabelMatcher]) -> Option<Vec<Matcher>> {
 impl CompiledRule {
     /// Compiles a rule from its plan.
     pub fn new(plan: AlertRule) -> Option<CompiledRule> {
-        let mut selections = Vec::new();
-        collect_selections(&plan.condition, &mut selections);
-        let terms = selections
+        let terms = plan
+            .condition
+            .selections()
             .into_iter()
             .map(|selection| {
                 Some(Term {
@@ -146,32 +147,6 @@ impl CompiledRule {
     /// Compiles a rule from its record.
     pub fn from_json(json: &str) -> Option<CompiledRule> {
         CompiledRule::new(serde_json::from_str(json).ok()?)
-    }
-}
-
-/// The selections of a condition, depth first, left before right: the order terms are numbered.
-pub fn collect_selections<'a>(condition: &'a Condition, out: &mut Vec<&'a Selection>) {
-    match condition {
-        Condition::Compare { lhs, rhs, .. } => {
-            expr_selections(lhs, out);
-            expr_selections(rhs, out);
-        }
-        Condition::Absent(selection) => out.push(selection),
-        Condition::And(lhs, rhs) | Condition::Or(lhs, rhs) => {
-            collect_selections(lhs, out);
-            collect_selections(rhs, out);
-        }
-    }
-}
-
-fn expr_selections<'a>(expr: &'a Expr, out: &mut Vec<&'a Selection>) {
-    match expr {
-        Expr::Number(_) => {}
-        Expr::Selection(selection) => out.push(selection),
-        Expr::Arithmetic { lhs, rhs, .. } => {
-            expr_selections(lhs, out);
-            expr_selections(rhs, out);
-        }
     }
 }
 

@@ -375,6 +375,13 @@ impl SeriesStage {
         }
     }
 
+    /// The stage of a source that places its series on workers by `placement`
+    /// ([`PartialStore::placed_by`]).
+    pub fn placed_by(mut self, placement: Vec<String>) -> Self {
+        self.alerts = self.alerts.placed_by(placement);
+        self
+    }
+
     /// Takes a record of the source.
     #[inline]
     pub fn push(&mut self, record: SourceRecord) {

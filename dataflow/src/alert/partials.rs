@@ -28,6 +28,10 @@ pub struct StepRecord {
     pub at: u64,
     /// `None` marks that the boundary was reached; otherwise one term's groups.
     pub term: Option<TermBatch>,
+    /// Whether every group of the rule is wholly on the worker that sent this
+    /// ([`AlertRule::groups_within`](pipe_dsl::plan::AlertRule::groups_within)): that worker
+    /// then evaluates the rule for those groups itself, without sending them to another.
+    pub local: bool,
 }
 
 /// A term's window per group, from the series one worker owns.
@@ -57,6 +61,7 @@ pub struct TermGroup {
 #[derive(Debug)]
 struct ActiveTerm {
     rule: Arc<str>,
+    local: bool,
     index: u16,
     term: Term,
     needs: StateSet,
@@ -295,7 +300,11 @@ pub struct PartialStore {
     step: u64,
     ring: usize,
     terms: Vec<ActiveTerm>,
-    rules: Vec<Arc<str>>,
+    /// The rules reading the input, each with whether its groups are local
+    /// ([`StepRecord::local`]).
+    rules: Vec<(Arc<str>, bool)>,
+    /// The labels the input's series are placed on workers by, when the input places them.
+    placement: Option<Vec<String>>,
     with_counter: bool,
     /// The entities a current term reads.
     entities: Vec<Entity>,
@@ -330,6 +339,7 @@ impl PartialStore {
             ring: 0,
             terms: Vec::new(),
             rules: Vec::new(),
+            placement: None,
             with_counter: false,
             entities: Vec::new(),
             slots: SlotTable::default(),
@@ -340,6 +350,14 @@ impl PartialStore {
             batch_sizes: Vec::new(),
             cursor: Cursor::default(),
         }
+    }
+
+    /// The store of an input whose series are on the workers its `placement` labels decide
+    /// ([`Plan::placement`](pipe_dsl::Plan::placement)), so that rules whose groups keep to
+    /// those labels are evaluated where their groups are.
+    pub fn placed_by(mut self, placement: Vec<String>) -> Self {
+        self.placement = Some(placement);
+        self
     }
 
     /// Whether any current rule reads this input.
@@ -359,10 +377,15 @@ impl PartialStore {
         self.terms.clear();
         self.rules.clear();
         for rule in book.rules().filter(|rule| rule.plan.input == self.input) {
-            self.rules.push(Arc::clone(&rule.name));
+            let local = self
+                .placement
+                .as_ref()
+                .is_some_and(|placement| rule.plan.groups_within(placement));
+            self.rules.push((Arc::clone(&rule.name), local));
             for (index, term) in rule.terms.iter().enumerate() {
                 self.terms.push(ActiveTerm {
                     rule: Arc::clone(&rule.name),
+                    local,
                     index: index as u16,
                     needs: term.aggregate.map_or(StateSet::default(), |a| a.needs()),
                     over_steps: term.over.div_ceil(self.step).max(1),
@@ -482,13 +505,14 @@ impl PartialStore {
     /// The records of boundary `at`, stamped with it: a marker per rule (that this worker
     /// reached the boundary), and each term's window per group.
     pub fn fire(&mut self, at: u64, out: &mut Vec<(u64, StepRecord)>) {
-        for rule in &self.rules {
+        for (rule, local) in &self.rules {
             out.push((
                 at,
                 StepRecord {
                     rule: Arc::clone(rule),
                     at,
                     term: None,
+                    local: *local,
                 },
             ));
         }
@@ -567,6 +591,7 @@ impl PartialStore {
                         rule: Arc::clone(&term.rule),
                         at,
                         term: Some(batch),
+                        local: term.local,
                     },
                 ));
             }

@@ -1,5 +1,6 @@
-//! The evaluator as a timely operator: step records exchanged to the worker that owns each rule,
-//! rule changes broadcast; alert transitions out.
+//! The evaluator as a timely operator: step records exchanged to the worker that owns each rule
+//! (or kept on their worker, for rules whose groups are each on one), rule changes broadcast;
+//! alert transitions out.
 
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -18,7 +19,11 @@ pub fn evaluate<'s>(
     gauges: WorkerGauges,
 ) -> Stream<'s, u64, Vec<Transition>> {
     let mut builder = OperatorBuilder::new("EvaluateAlerts".to_string(), steps.scope());
-    let mut steps_in = builder.new_input(steps, Exchange::new(|r: &StepRecord| rule_hash(&r.rule)));
+    // A rule's records go to the worker that owns the rule, but those of a rule whose groups
+    // are each on one worker stay where they are: this worker's index routes to itself.
+    let here = steps.scope().index() as u64;
+    let owner = move |r: &StepRecord| if r.local { here } else { rule_hash(&r.rule) };
+    let mut steps_in = builder.new_input(steps, Exchange::new(owner));
     let mut rules_in = builder.new_input(rules, Pipeline);
     let (out, transitions) = builder.new_output();
     let mut out = OutputBuilder::from(out);

@@ -201,7 +201,7 @@ fn readers(plan: &Plan, stream: &str) -> Vec<Node> {
             ))
             .detail("rules are a differential collection joined with the step aggregates: a rule change re-evaluates only that rule")
             .detail(format!("transitions → {ALERTS_STREAM}"));
-        node.children = rules.iter().map(|rule| rule_node(rule)).collect();
+        node.children = rules.iter().map(|rule| rule_node(plan, rule)).collect();
         children.push(node);
     }
     children.extend(plan.sinks_of(stream).map(sink_node));
@@ -225,9 +225,14 @@ fn longest_window(condition: &Condition) -> Duration {
     }
 }
 
-fn rule_node(rule: &AlertRule) -> Node {
+fn rule_node(plan: &Plan, rule: &AlertRule) -> Node {
     let mut node =
         Node::new(format!("alert {}", rule.name)).detail(format!("when {}", rule.condition));
+    node = node.detail(if plan.evaluates_in_place(rule) {
+        "each group on the worker of its series: evaluated there, no exchange"
+    } else {
+        "groups merged from every worker on the worker that owns the rule"
+    });
     let mut timing = Vec::new();
     if rule.for_.millis() > 0 {
         timing.push(format!("for {}", rule.for_));

@@ -264,6 +264,39 @@ pub enum Expr {
     },
 }
 
+impl Condition {
+    /// Its selections (the rule's terms), depth first, left before right: the order in which
+    /// terms are numbered wherever a rule is evaluated.
+    pub fn selections(&self) -> Vec<&Selection> {
+        fn of_expr<'a>(expr: &'a Expr, out: &mut Vec<&'a Selection>) {
+            match expr {
+                Expr::Number(_) => {}
+                Expr::Selection(selection) => out.push(selection),
+                Expr::Arithmetic { lhs, rhs, .. } => {
+                    of_expr(lhs, out);
+                    of_expr(rhs, out);
+                }
+            }
+        }
+        fn of_condition<'a>(condition: &'a Condition, out: &mut Vec<&'a Selection>) {
+            match condition {
+                Condition::Compare { lhs, rhs, .. } => {
+                    of_expr(lhs, out);
+                    of_expr(rhs, out);
+                }
+                Condition::Absent(selection) => out.push(selection),
+                Condition::And(lhs, rhs) | Condition::Or(lhs, rhs) => {
+                    of_condition(lhs, out);
+                    of_condition(rhs, out);
+                }
+            }
+        }
+        let mut selections = Vec::new();
+        of_condition(self, &mut selections);
+        selections
+    }
+}
+
 /// `AGG(metric{matchers}) over DURATION by labels`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Selection {

@@ -6,7 +6,7 @@
 //! was a quarter of the time of two workers. Sources that cannot place series (Kafka partitions
 //! carry whatever producers put in them) are exchanged by series, and their rollups merge.
 
-use super::{Grouping, Plan, Rollup, SourceConnector};
+use super::{AlertRule, Grouping, METRIC_NAME, MatchOp, Plan, Rollup, Selection, SourceConnector};
 
 impl SourceConnector {
     /// Whether the source gives each worker exactly the series it owns, by
@@ -57,6 +57,48 @@ impl Plan {
     }
 }
 
+impl AlertRule {
+    /// Whether each group of the rule has all its series on one worker when series are placed
+    /// by `placement`: every placement label is one all terms group by, or one they all pin to
+    /// the same value (the metric name, or `label="value"`). Each worker then evaluates the rule
+    /// for the groups it holds, and no term's windows travel to another worker. A term without
+    /// `by` has its single group (or, for `absent`, its absence) everywhere, so it never is.
+    pub fn groups_within(&self, placement: &[String]) -> bool {
+        let terms = self.condition.selections();
+        let pinned = |label: &str, term: &Selection| -> Option<String> {
+            if label == METRIC_NAME {
+                return Some(term.metric.clone());
+            }
+            term.matchers
+                .iter()
+                .find(|m| m.label == label && m.op == MatchOp::Equal)
+                .map(|m| m.value.clone())
+        };
+        let pinned_alike = |label: &str| {
+            let first = terms.first().and_then(|term| pinned(label, term));
+            first.is_some() && terms.iter().all(|term| pinned(label, term) == first)
+        };
+        !placement.is_empty()
+            && terms.iter().all(|term| !term.by.is_empty())
+            && placement.iter().all(|label| {
+                terms.iter().all(|term| term.by.contains(label)) || pinned_alike(label)
+            })
+    }
+}
+
+impl Plan {
+    /// Whether every worker evaluates `rule` for the groups it holds ([`AlertRule::groups_within`]
+    /// the placement of a source that places its series), rather than one worker for all.
+    pub fn evaluates_in_place(&self, rule: &AlertRule) -> bool {
+        self.sources
+            .iter()
+            .any(|source| source.name == rule.input && source.connector.places_series())
+            && self
+                .placement(&rule.input)
+                .is_some_and(|placement| rule.groups_within(&placement))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     fn plan(rollups: &str) -> crate::Plan {
@@ -101,5 +143,38 @@ mod tests {
             .map(|r| plan.closes_in_place(r))
             .collect();
         assert_eq!(in_place, [false, false, true]);
+    }
+
+    #[test]
+    fn rules_whose_groups_share_the_placement_are_evaluated_in_place() {
+        let plan = plan(
+            "rollup a from m { window = tumble(1m), by = [metric_name, host], aggs = [avg] }\n\
+             alert ByHost { when avg(cpu) over 1m by host > 1 }\n\
+             alert SameMetric { when max(cpu) over 1m by host - min(cpu) over 1m by host > 1 }\n\
+             alert TwoMetrics { when avg(cpu) over 1m by host > 1 and avg(load) over 1m by host > 1 }\n\
+             alert BothGroup { when avg(cpu) over 1m by host, metric_name > 1 and avg(load) over 1m by host, metric_name > 1 }\n\
+             alert ByService { when avg(cpu) over 1m by service > 1 }\n\
+             alert PinnedHost { when avg(cpu{host=\"h1\"}) over 1m by service > 1 }\n\
+             alert Ungrouped { when absent(cpu{host=\"h1\"}) over 1m }\n\
+             alert SilentHost { when absent(heartbeat) over 1m by host }",
+        );
+        let in_place: Vec<(&str, bool)> = plan
+            .alerts
+            .iter()
+            .map(|rule| (rule.name.as_str(), plan.evaluates_in_place(rule)))
+            .collect();
+        assert_eq!(
+            in_place,
+            [
+                ("ByHost", true),
+                ("SameMetric", true),
+                ("TwoMetrics", false),
+                ("BothGroup", true),
+                ("ByService", false),
+                ("PinnedHost", true),
+                ("Ungrouped", false),
+                ("SilentHost", true),
+            ]
+        );
     }
 }
