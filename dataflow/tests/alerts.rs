@@ -207,3 +207,34 @@ fn rule_changes_emit_only_the_transitions_whose_truth_changed() {
         ]
     );
 }
+
+#[test]
+fn a_rule_change_keeps_the_history_of_quantiles_over_several_series() {
+    let tail = "alert Tail { when p90(cpu) over 40s by region > 70 }";
+    let plan_before = plan(&pipeline(tail));
+    let added = plan(&pipeline(
+        "alert Cool { when avg(cpu) over 10s by host < 0 }",
+    ));
+    let samples = samples("cpu", &["a", "b", "c"], 30, |host, step| {
+        let wave = [0.0, 30.0, 10.0, 45.0, 5.0, 20.0, 40.0][(step % 7) as usize];
+        Some(match host {
+            "a" => 40.0 + wave,
+            "b" => 55.0 + wave / 2.0,
+            _ => 90.0 - wave,
+        })
+    });
+    let unchanged = run(&plan_before, &script(samples.clone()), 1).transitions;
+    let mut changed = script(samples);
+    // Adding a rule rebuilds which series each term reads: Tail's windows must come through.
+    changed.rule_changes = vec![(T0 + 12 * STEP, vec![(rule_record(&added.alerts[0]), 1)])];
+    let after_change: Vec<Transition> = run(&plan_before, &changed, 1)
+        .transitions
+        .into_iter()
+        .filter(|t| &*t.rule == "Tail")
+        .collect();
+    assert!(
+        unchanged.iter().filter(|t| t.at > T0 + 12 * STEP).count() >= 2,
+        "Tail changes state after the rule change: {unchanged:?}"
+    );
+    assert_eq!(after_change, unchanged);
+}

@@ -2,6 +2,7 @@
 
 mod condition;
 mod evaluator;
+mod group_values;
 mod machine;
 mod partials;
 mod slots;

@@ -13,11 +13,12 @@ use pipe_dsl::plan::{Aggregate, StateSet};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use super::slots::{Ring, Slot, SlotTable};
+use super::group_values::GroupValues;
+use super::slots::{Places, Ring, Slot, SlotTable};
 use super::term_state::TermState;
 use crate::rules::{RuleBook, Term};
 use crate::series::{IdMap, Labels};
-use crate::state::{EXACT_LIMIT, ExactSum, RollupState, Sketch};
+use crate::state::{ExactSum, RollupState, Sketch};
 
 /// What the partial stage sends the evaluator for one rule at one step boundary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,17 +88,10 @@ struct Running {
     min: f64,
     max: f64,
     stale: bool,
-    /// The window's values, when a quantile term reads it: each step's values are added as the
-    /// step enters and taken out as it leaves. Merging every step's values afresh at every
-    /// boundary read each step of the window, a cache miss apiece.
-    values: Option<Sketch>,
-    /// Whether `values` must be merged afresh from the steps: values could not be taken out,
-    /// or a bucketed sketch is down to what an exact one holds.
-    values_stale: bool,
 }
 
 impl Running {
-    fn new(over_steps: u64, with_values: bool) -> Self {
+    fn new(over_steps: u64) -> Self {
         Running {
             over_steps,
             through: None,
@@ -109,12 +103,10 @@ impl Running {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             stale: false,
-            values: with_values.then(Sketch::default),
-            values_stale: false,
         }
     }
 
-    fn apply(&mut self, slot: &Slot, values: Option<&Sketch>, sign: f64) {
+    fn apply(&mut self, slot: &Slot, sign: f64) {
         if sign > 0.0 {
             self.count += slot.count as u64;
             self.min = self.min.min(slot.min);
@@ -129,32 +121,6 @@ impl Running {
         if self.with_increase {
             self.increase.add(sign * slot.increase);
         }
-        if let (Some(window), Some(step)) = (self.values.as_mut(), values) {
-            if sign > 0.0 {
-                window.merge(step);
-            } else {
-                self.values_stale |= !window.remove(step);
-            }
-        }
-    }
-
-    /// The window's values, merged afresh from the steps when they could not be kept
-    /// running: the same sketch either way, so that quantiles do not depend on history.
-    fn sketch(&mut self, places: Places, slots: Ring<'_>, sketches: &[Sketch]) -> Sketch {
-        let window = self.values.get_or_insert_default();
-        let small = matches!(window, Sketch::Buckets(_)) && window.count() <= EXACT_LIMIT as u64;
-        if self.values_stale || small {
-            let mut fresh = Sketch::with_capacity(self.count as usize);
-            for values in places
-                .window(self.over_steps, slots)
-                .filter_map(|at| sketches.get(at))
-            {
-                fresh.merge(values);
-            }
-            *window = fresh;
-            self.values_stale = false;
-        }
-        window.clone()
     }
 
     /// The window's smallest and largest values, read again from the steps when stale.
@@ -170,20 +136,17 @@ impl Running {
     }
 
     /// Slides the window to end at the step `places` end at.
-    fn slide_to(&mut self, places: Places, slots: Ring<'_>, sketches: &[Sketch]) {
-        let end = places.end;
-        let held = |step: u64| {
-            let at = places.held(step, slots)?;
-            Some((&slots[at], sketches.get(at)))
-        };
+    fn slide_to(&mut self, places: Places, slots: Ring<'_>) {
+        let end = places.end();
+        let held = |step: u64| Some(&slots[places.held(step, slots)?]);
         match self.through {
             Some(through) if end >= through && end - through <= self.over_steps => {
                 for step in through..end {
-                    if let Some((slot, values)) = held(step) {
-                        self.apply(slot, values, 1.0);
+                    if let Some(slot) = held(step) {
+                        self.apply(slot, 1.0);
                     }
-                    if let Some((slot, values)) = step.checked_sub(self.over_steps).and_then(held) {
-                        self.apply(slot, values, -1.0);
+                    if let Some(slot) = step.checked_sub(self.over_steps).and_then(held) {
+                        self.apply(slot, -1.0);
                     }
                 }
             }
@@ -191,11 +154,11 @@ impl Running {
                 *self = Running {
                     with_sum: self.with_sum,
                     with_increase: self.with_increase,
-                    ..Running::new(self.over_steps, self.values.is_some())
+                    ..Running::new(self.over_steps)
                 };
                 for step in end.saturating_sub(self.over_steps)..end {
-                    if let Some((slot, values)) = held(step) {
-                        self.apply(slot, values, 1.0);
+                    if let Some(slot) = held(step) {
+                        self.apply(slot, 1.0);
                     }
                 }
             }
@@ -216,52 +179,6 @@ struct Match {
     window: usize,
     /// Whether the group's labels went out with a step record.
     announced: bool,
-}
-
-/// Where steps are in the rings while the boundary at step `end` is fired. Firing reads only the
-/// steps just before it, and places them without a division: a division per slot read was most
-/// of the time spent firing.
-#[derive(Debug, Clone, Copy)]
-struct Places {
-    ring: u64,
-    end: u64,
-    end_at: u64,
-}
-
-impl Places {
-    fn new(ring: usize, end: u64) -> Self {
-        let ring = ring as u64;
-        Places {
-            ring,
-            end,
-            end_at: end.checked_rem(ring).unwrap_or(0),
-        }
-    }
-
-    /// The place of `step` in a ring, when its slot holds it.
-    #[inline]
-    fn held(&self, step: u64, slots: Ring<'_>) -> Option<usize> {
-        let at = self.of(step);
-        slots[at].holds(step).then_some(at)
-    }
-
-    /// The places of the steps held in the window of `over` steps that ends at `end`, oldest
-    /// first.
-    fn window<'a>(self, over: u64, slots: Ring<'a>) -> impl DoubleEndedIterator<Item = usize> + 'a {
-        (self.end.saturating_sub(over)..self.end).filter_map(move |step| self.held(step, slots))
-    }
-
-    /// The place of `step` in a ring.
-    #[inline]
-    fn of(&self, step: u64) -> usize {
-        let back = self.end.wrapping_sub(step);
-        if (1..=self.ring).contains(&back) {
-            let at = self.end_at + self.ring - back;
-            (if at >= self.ring { at - self.ring } else { at }) as usize
-        } else {
-            (step % self.ring) as usize
-        }
-    }
 }
 
 /// The step samples of one time fall in, and its place in the rings: samples come in time
@@ -319,6 +236,9 @@ pub struct PartialStore {
     tracked: Vec<u32>,
     /// Each term's groups, by id, numbered densely as entities reading them are tracked.
     groups: Vec<IdMap<u64, u32>>,
+    /// For each quantile term (empty for others), the values of each of its groups, by group
+    /// number.
+    quantiles: Vec<Vec<GroupValues>>,
     /// Each term's group positions in the batch of the boundary being fired, by group number
     /// (`NOT_YET` for groups not in it yet): an array, where a hash map per group per step was
     /// a tenth of the cost of firing.
@@ -346,6 +266,7 @@ impl PartialStore {
             values: Vec::new(),
             tracked: Vec::new(),
             groups: Vec::new(),
+            quantiles: Vec::new(),
             positions: Vec::new(),
             batch_sizes: Vec::new(),
             cursor: Cursor::default(),
@@ -397,6 +318,8 @@ impl PartialStore {
         self.cursor = Cursor::default();
         self.groups.clear();
         self.groups.resize_with(self.terms.len(), IdMap::default);
+        self.quantiles.clear();
+        self.quantiles.resize_with(self.terms.len(), Vec::new);
         self.ring = self
             .terms
             .iter()
@@ -438,6 +361,16 @@ impl PartialStore {
             return;
         }
         self.tracked.push(self.entities.len() as u32);
+        let entity = self.entities.len() as u32;
+        for matched in &matches {
+            if self.terms[matched.term as usize].needs.sketch {
+                let groups = &mut self.quantiles[matched.term as usize];
+                match groups.get_mut(matched.number as usize) {
+                    Some(group) => group.join(entity),
+                    None => groups.push(GroupValues::new(matched.group_id, entity)),
+                }
+            }
+        }
         self.entities.push(Entity { matches, windows });
         let (slots, values) = kept.unwrap_or_default();
         let (slots, values) = carry(&slots, values, self.ring, with_sketch);
@@ -545,26 +478,56 @@ impl PartialStore {
                 }
             }
         }
+        let newest = end.checked_sub(1).map(|step| (step, places.of(step)));
+        self.gather_groups(newest.map_or(0, |(step, _)| step));
         for (number, (entity, sketches)) in self.entities.iter_mut().zip(&self.values).enumerate() {
             for &at in &ahead {
                 self.slots.prefetch(number + PREFETCH_AHEAD, at);
             }
             let slots = self.slots.ring(number);
             for window in entity.windows.iter_mut() {
-                window.slide_to(places, slots, sketches);
+                window.slide_to(places, slots);
             }
             for matched in entity.matches.iter_mut() {
                 let running = &mut entity.windows[matched.window];
+                // A quantile group of several series takes this one's newest step, and is
+                // windowed after them all; a group of one is windowed here, from its steps.
+                let mut single = None;
+                if let Some(group) =
+                    self.quantiles[matched.term as usize].get_mut(matched.number as usize)
+                {
+                    if !group.is_shared() {
+                        single = Some(group);
+                    } else if let Some((step, at)) = newest
+                        && slots[at].holds(step)
+                        && let Some(values) = sketches.get(at)
+                    {
+                        group.add(step, at, values);
+                    }
+                }
                 if running.count == 0 {
                     continue;
                 }
-                let term = &self.terms[matched.term as usize];
-                let state = term_state(term, running, places, slots, sketches);
                 let batch = &mut batches[matched.term as usize];
-                let positions = &mut self.positions[matched.term as usize];
                 if !std::mem::replace(&mut matched.announced, true) {
                     batch.labels.push((matched.group_id, matched.group.clone()));
                 }
+                let term = &self.terms[matched.term as usize];
+                let state = match single {
+                    Some(group) => {
+                        let own = |step| sketches.get(places.held(step, slots)?);
+                        let values = group.slide_to(places, term.over_steps, own);
+                        if values.count() == 0 {
+                            continue;
+                        }
+                        TermState::Quantile(values.clone())
+                    }
+                    None => match term_state(term, running, places, slots) {
+                        Some(state) => state,
+                        None => continue,
+                    },
+                };
+                let positions = &mut self.positions[matched.term as usize];
                 let position = &mut positions[matched.number as usize];
                 if *position == NOT_YET {
                     *position = batch.groups.len() as u32;
@@ -574,6 +537,19 @@ impl PartialStore {
                     });
                 } else {
                     batch.groups[*position as usize].state.merge(&state);
+                }
+            }
+        }
+        for ((term, batch), groups) in self.terms.iter().zip(&mut batches).zip(&mut self.quantiles)
+        {
+            for group in groups.iter_mut().filter(|group| group.is_shared()) {
+                let id = group.id;
+                let values = group.slide_to(places, term.over_steps, |_| None);
+                if values.count() > 0 {
+                    batch.groups.push(TermGroup {
+                        id,
+                        state: TermState::Quantile(values.clone()),
+                    });
                 }
             }
         }
@@ -595,6 +571,30 @@ impl PartialStore {
                     },
                 ));
             }
+        }
+    }
+
+    /// Gives each quantile group that has come to have several series a ring of its own, with
+    /// their steps before `newest` (the step being fired adds its own).
+    fn gather_groups(&mut self, newest: u64) {
+        for group in self.quantiles.iter_mut().flatten() {
+            if !group.needs_gathering() {
+                continue;
+            }
+            let members: SmallVec<[u32; 4]> = group.members().iter().copied().collect();
+            let steps = members.into_iter().flat_map(|member| {
+                let (slots, values) = (
+                    self.slots.ring(member as usize),
+                    &self.values[member as usize],
+                );
+                slots
+                    .iter()
+                    .zip(values.iter())
+                    .enumerate()
+                    .filter(|(_, (slot, _))| slot.count > 0 && slot.step < newest)
+                    .map(|(at, (slot, values))| (slot.step, at, values))
+            });
+            group.gather(self.ring, steps);
         }
     }
 
@@ -621,19 +621,25 @@ impl PartialStore {
                             .sum::<usize>()
                 })
                 .sum::<usize>()
+            + self
+                .quantiles
+                .iter()
+                .flatten()
+                .map(|group| std::mem::size_of::<GroupValues>() + group.heap_bytes())
+                .sum::<usize>()
     }
 }
 
 /// What a term needs of one series' window ending at step `end`: count, sum and increase from
-/// the running window; extremes, latest value and quantiles read from the steps.
+/// the running window; extremes and the latest value read from the steps. `None` for quantiles,
+/// whose windows are kept per group ([`GroupValues`]).
 fn term_state(
     term: &ActiveTerm,
     running: &mut Running,
     places: Places,
     slots: Ring<'_>,
-    sketches: &[Sketch],
-) -> TermState {
-    match term.term.aggregate {
+) -> Option<TermState> {
+    Some(match term.term.aggregate {
         None => TermState::Present,
         Some(Aggregate::Count) => TermState::Count(running.count),
         Some(Aggregate::Sum) => TermState::Sum(running.sum.clone()),
@@ -653,8 +659,8 @@ fn term_state(
             let (ts, value) = newest.map_or((0, f64::NAN), |s| (s.last_ts, s.last));
             TermState::Last { ts, value }
         }
-        Some(_) => TermState::Quantile(running.sketch(places, slots, sketches)),
-    }
+        Some(_) => return None,
+    })
 }
 
 /// The terms that read an entity, its running windows (one per distinct length) and whether a
@@ -678,16 +684,13 @@ fn matches(
                 windows.push(Running {
                     with_sum: false,
                     with_increase: false,
-                    ..Running::new(term.over_steps, false)
+                    ..Running::new(term.over_steps)
                 });
                 windows.len() - 1
             }
         };
         windows[window].with_sum |= term.needs.sum;
         windows[window].with_increase |= term.needs.counter;
-        if term.needs.sketch {
-            windows[window].values.get_or_insert_default();
-        }
         let group = labels.project(&term.term.by);
         let group_id = group.stable_hash();
         let numbers = &mut groups[index];
@@ -817,46 +820,36 @@ mod tests {
 
     #[test]
     fn a_sliding_window_equals_a_window_summed_afresh() {
-        // Steps of 0 to 22 values, some repeated, some not finite: the window's values cross the
-        // exact limit both ways, and a value leaves while an equal one stays.
+        // Steps of 0 to 22 values, some not finite, some steps empty.
         let mut slots = vec![Slot::default(); 4];
-        let mut sketches = vec![Sketch::default(); 4];
-        let mut sliding = Running::new(3, true);
-        let mut bucketed = 0;
+        let mut sliding = Running::new(3);
         for step in 0..60u64 {
             let at = (step % 4) as usize;
             slots[at] = Slot::empty(step);
-            sketches[at].clear();
             for i in 0..(step * 7) % 23 {
                 let value = match i {
                     7 => f64::NAN,
                     _ => ((step * 3 + i) % 9) as f64 - 2.0 + 1e-3,
                 };
                 slots[at].insert(step * 10, value, Some(0.5));
-                sketches[at].insert(value);
             }
             let places = Places::new(4, step + 1);
             let ring = Ring::contiguous(&slots);
-            sliding.slide_to(places, ring, &sketches);
-            let mut fresh = Running::new(3, true);
-            fresh.slide_to(places, ring, &sketches);
+            sliding.slide_to(places, ring);
+            let mut fresh = Running::new(3);
+            fresh.slide_to(places, ring);
             assert_eq!(
                 (sliding.count, &sliding.sum, &sliding.increase),
                 (fresh.count, &fresh.sum, &fresh.increase),
                 "at step {step}"
             );
-            let (sketch, expected) = (
-                sliding.sketch(places, ring, &sketches),
-                fresh.sketch(places, ring, &sketches),
-            );
-            assert_eq!(sketch, expected, "at step {step}");
-            bucketed += usize::from(matches!(sketch, Sketch::Buckets(_)));
+            let (extremes, expected) =
+                (sliding.extremes(places, ring), fresh.extremes(places, ring));
             assert_eq!(
-                sketch.quantile(0.9).map(f64::to_bits),
-                expected.quantile(0.9).map(f64::to_bits),
+                (extremes.0.to_bits(), extremes.1.to_bits()),
+                (expected.0.to_bits(), expected.1.to_bits()),
                 "at step {step}"
             );
         }
-        assert!((10..50).contains(&bucketed), "{bucketed} windows bucketed");
     }
 }
