@@ -167,16 +167,16 @@ impl Running {
     }
 }
 
-/// A term a series is read by, with the series' group under it.
+/// A term a series is read by, with the series' group under it (whose labels are kept apart,
+/// in [`PartialStore::match_groups`]: they are read once).
 #[derive(Debug, Clone)]
 struct Match {
     term: u32,
-    group: Labels,
-    group_id: u64,
     /// The group's number among the term's groups.
     number: u32,
+    group_id: u64,
     /// Which of the series' running windows has the term's length.
-    window: usize,
+    window: u32,
     /// Whether the group's labels went out with a step record.
     announced: bool,
 }
@@ -195,11 +195,16 @@ struct Cursor {
 /// How many entities ahead of the one firing its slots are asked for.
 const PREFETCH_AHEAD: usize = 16;
 
-/// A tracked series (or rollup group): the terms that read it and its running windows.
-#[derive(Debug)]
+/// A tracked series (or rollup group): where the terms that read it and its running windows
+/// are in the store's lists. Kept in lists of all entities, in entity order, they are read by a
+/// boundary as sequential streams, where vectors of each entity's own sent it to the heap for
+/// every series read by more than two terms or by windows of more than one length.
+#[derive(Debug, Clone, Copy)]
 struct Entity {
-    matches: SmallVec<[Match; 2]>,
-    windows: SmallVec<[Running; 1]>,
+    /// Its matches, `[start, end)` of [`PartialStore::matches`].
+    matches: (u32, u32),
+    /// Its running windows, `[start, end)` of [`PartialStore::windows`].
+    windows: (u32, u32),
 }
 
 /// An entity's ring of step values for quantile terms, indexed like its slots (empty when no
@@ -225,6 +230,11 @@ pub struct PartialStore {
     with_counter: bool,
     /// The entities a current term reads.
     entities: Vec<Entity>,
+    /// Every entity's matches, and each match's group labels, in entity order.
+    matches: Vec<Match>,
+    match_groups: Vec<Labels>,
+    /// Every entity's running windows, in entity order.
+    windows: Vec<Running>,
     /// Their rings of step partials, `ring` slots each: a slot is found by step number modulo
     /// the ring length. Apart from the entities, so that adding a sample reads one cache line to
     /// find its slot, not an entity's few hundred.
@@ -262,6 +272,9 @@ impl PartialStore {
             placement: None,
             with_counter: false,
             entities: Vec::new(),
+            matches: Vec::new(),
+            match_groups: Vec::new(),
+            windows: Vec::new(),
             slots: SlotTable::default(),
             values: Vec::new(),
             tracked: Vec::new(),
@@ -327,6 +340,9 @@ impl PartialStore {
             .max()
             .unwrap_or(0);
         self.entities.clear();
+        self.matches.clear();
+        self.match_groups.clear();
+        self.windows.clear();
         let old_slots = std::mem::replace(&mut self.slots, SlotTable::new(self.ring));
         let mut old_values: Vec<Option<Values>> = std::mem::take(&mut self.values)
             .into_iter()
@@ -355,14 +371,15 @@ impl PartialStore {
     /// Tracks the next entity of the caller's numbering when a current term reads it, with the
     /// rings it had under the previous rules.
     fn track(&mut self, labels: &Labels, kept: Option<(Vec<Slot>, Values)>) {
-        let (matches, windows, with_sketch) = matches(&self.terms, &mut self.groups, labels);
-        if matches.is_empty() {
+        let (first_match, first_window) = (self.matches.len(), self.windows.len());
+        let with_sketch = self.add_matches(labels);
+        if self.matches.len() == first_match {
             self.tracked.push(UNTRACKED);
             return;
         }
         self.tracked.push(self.entities.len() as u32);
         let entity = self.entities.len() as u32;
-        for matched in &matches {
+        for matched in &self.matches[first_match..] {
             if self.terms[matched.term as usize].needs.sketch {
                 let groups = &mut self.quantiles[matched.term as usize];
                 match groups.get_mut(matched.number as usize) {
@@ -371,7 +388,10 @@ impl PartialStore {
                 }
             }
         }
-        self.entities.push(Entity { matches, windows });
+        self.entities.push(Entity {
+            matches: (first_match as u32, self.matches.len() as u32),
+            windows: (first_window as u32, self.windows.len() as u32),
+        });
         let (slots, values) = kept.unwrap_or_default();
         let (slots, values) = carry(&slots, values, self.ring, with_sketch);
         self.slots.push(&slots);
@@ -480,16 +500,18 @@ impl PartialStore {
         }
         let newest = end.checked_sub(1).map(|step| (step, places.of(step)));
         self.gather_groups(newest.map_or(0, |(step, _)| step));
-        for (number, (entity, sketches)) in self.entities.iter_mut().zip(&self.values).enumerate() {
+        for (number, (entity, sketches)) in self.entities.iter().zip(&self.values).enumerate() {
             for &at in &ahead {
                 self.slots.prefetch(number + PREFETCH_AHEAD, at);
             }
             let slots = self.slots.ring(number);
-            for window in entity.windows.iter_mut() {
+            let windows = &mut self.windows[entity.windows.0 as usize..entity.windows.1 as usize];
+            for window in windows.iter_mut() {
                 window.slide_to(places, slots);
             }
-            for matched in entity.matches.iter_mut() {
-                let running = &mut entity.windows[matched.window];
+            for at_match in entity.matches.0 as usize..entity.matches.1 as usize {
+                let matched = &mut self.matches[at_match];
+                let running = &mut windows[matched.window as usize];
                 // A quantile group of several series takes this one's newest step, and is
                 // windowed after them all; a group of one is windowed here, from its steps.
                 let mut single = None;
@@ -510,7 +532,8 @@ impl PartialStore {
                 }
                 let batch = &mut batches[matched.term as usize];
                 if !std::mem::replace(&mut matched.announced, true) {
-                    batch.labels.push((matched.group_id, matched.group.clone()));
+                    let group = self.match_groups[at_match].clone();
+                    batch.labels.push((matched.group_id, group));
                 }
                 let term = &self.terms[matched.term as usize];
                 let state = match single {
@@ -598,6 +621,49 @@ impl PartialStore {
         }
     }
 
+    /// Adds the terms that read an entity with these labels and its running windows (one per
+    /// distinct length) to the lists; returns whether a quantile term reads it.
+    fn add_matches(&mut self, labels: &Labels) -> bool {
+        let first_window = self.windows.len();
+        let mut with_sketch = false;
+        for (index, term) in self
+            .terms
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.term.selects(labels))
+        {
+            let windows = &mut self.windows[first_window..];
+            let window = match windows.iter().position(|w| w.over_steps == term.over_steps) {
+                Some(at) => at,
+                None => {
+                    self.windows.push(Running {
+                        with_sum: false,
+                        with_increase: false,
+                        ..Running::new(term.over_steps)
+                    });
+                    self.windows.len() - 1 - first_window
+                }
+            };
+            let running = &mut self.windows[first_window + window];
+            running.with_sum |= term.needs.sum;
+            running.with_increase |= term.needs.counter;
+            let group = labels.project(&term.term.by);
+            let group_id = group.stable_hash();
+            let numbers = &mut self.groups[index];
+            let next = numbers.len() as u32;
+            with_sketch |= term.needs.sketch;
+            self.matches.push(Match {
+                term: index as u32,
+                number: *numbers.entry(group_id).or_insert(next),
+                group_id,
+                window: window as u32,
+                announced: false,
+            });
+            self.match_groups.push(group);
+        }
+        with_sketch
+    }
+
     /// Entities tracked for the current rules.
     pub fn tracked(&self) -> usize {
         self.entities.len()
@@ -607,19 +673,14 @@ impl PartialStore {
     pub fn state_bytes(&self) -> usize {
         self.tracked.len() * std::mem::size_of::<u32>()
             + self.slots.heap_bytes()
+            + self.entities.len() * (std::mem::size_of::<Entity>() + std::mem::size_of::<Values>())
+            + self.matches.len() * (std::mem::size_of::<Match>() + std::mem::size_of::<Labels>())
+            + self.windows.len() * std::mem::size_of::<Running>()
             + self
-                .entities
+                .values
                 .iter()
-                .zip(&self.values)
-                .map(|(e, sketches)| {
-                    std::mem::size_of::<Entity>()
-                        + std::mem::size_of::<Values>()
-                        + e.windows.len() * std::mem::size_of::<Running>()
-                        + sketches
-                            .iter()
-                            .map(|s| std::mem::size_of::<Sketch>() + s.heap_bytes())
-                            .sum::<usize>()
-                })
+                .flat_map(|sketches| sketches.iter())
+                .map(|s| std::mem::size_of::<Sketch>() + s.heap_bytes())
                 .sum::<usize>()
             + self
                 .quantiles
@@ -661,51 +722,6 @@ fn term_state(
         }
         Some(_) => return None,
     })
-}
-
-/// The terms that read an entity, its running windows (one per distinct length) and whether a
-/// quantile term reads it.
-fn matches(
-    terms: &[ActiveTerm],
-    groups: &mut [IdMap<u64, u32>],
-    labels: &Labels,
-) -> (SmallVec<[Match; 2]>, SmallVec<[Running; 1]>, bool) {
-    let mut matched = SmallVec::new();
-    let mut windows: SmallVec<[Running; 1]> = SmallVec::new();
-    let mut with_sketch = false;
-    for (index, term) in terms
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.term.selects(labels))
-    {
-        let window = match windows.iter().position(|w| w.over_steps == term.over_steps) {
-            Some(at) => at,
-            None => {
-                windows.push(Running {
-                    with_sum: false,
-                    with_increase: false,
-                    ..Running::new(term.over_steps)
-                });
-                windows.len() - 1
-            }
-        };
-        windows[window].with_sum |= term.needs.sum;
-        windows[window].with_increase |= term.needs.counter;
-        let group = labels.project(&term.term.by);
-        let group_id = group.stable_hash();
-        let numbers = &mut groups[index];
-        let next = numbers.len() as u32;
-        with_sketch |= term.needs.sketch;
-        matched.push(Match {
-            term: index as u32,
-            group_id,
-            number: *numbers.entry(group_id).or_insert(next),
-            group,
-            window,
-            announced: false,
-        });
-    }
-    (matched, windows, with_sketch)
 }
 
 /// A ring of `ring` slots keeping the partials of `slots`, a ring of another length, that it can
