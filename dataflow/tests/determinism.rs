@@ -28,6 +28,7 @@ alert Hot {
 }
 alert Errors { when increase(requests_total) over 1m by region / count(requests_total) over 1m by region > 2 }
 alert Gone { when absent(heartbeat) over 20s by host }
+alert Tail { when p90(cpu) over 1m by host > 90 }
 
 sink a to console { from = by_region }
 sink b to console { from = hourly }

@@ -543,7 +543,15 @@ impl PartialStore {
                         if values.count() == 0 {
                             continue;
                         }
-                        TermState::Quantile(values.clone())
+                        // A rule evaluated here has all the group's series here: the one
+                        // series' quantile is final, and its values need not travel.
+                        match term.term.aggregate.and_then(Aggregate::quantile) {
+                            Some(q) if term.local => match values.quantile(q) {
+                                Some(value) => TermState::Value(value),
+                                None => continue,
+                            },
+                            _ => TermState::Quantile(values.clone()),
+                        }
                     }
                     None => match term_state(term, running, places, slots) {
                         Some(state) => state,

@@ -35,6 +35,10 @@ pub enum TermState {
     Increase(ExactSum),
     /// For quantiles.
     Quantile(Sketch),
+    /// A group's value, final where it was computed because all the group's series are there:
+    /// the quantile of a single series' window, whose values would otherwise be copied only to
+    /// be read once.
+    Value(f64),
     /// For `absent`: the group had samples.
     Present,
 }
@@ -75,6 +79,7 @@ impl TermState {
             }
             TermState::Increase(increase) => increase.value(),
             TermState::Quantile(sketch) => sketch.quantile(aggregate.quantile()?)?,
+            TermState::Value(value) => *value,
             TermState::Present => 1.0,
         })
     }
