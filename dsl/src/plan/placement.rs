@@ -87,8 +87,8 @@ impl AlertRule {
 }
 
 impl Plan {
-    /// Whether every worker evaluates `rule` for the groups it holds ([`AlertRule::groups_within`]
-    /// the placement of a source that places its series), rather than one worker for all.
+    /// Whether every worker evaluates `rule` for the groups it holds, rather than one worker for
+    /// all: its input places its series, and [`AlertRule::groups_within`] that placement.
     pub fn evaluates_in_place(&self, rule: &AlertRule) -> bool {
         self.sources
             .iter()
