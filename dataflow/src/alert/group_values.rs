@@ -24,7 +24,7 @@ pub(super) struct GroupValues {
     /// group's series in that step. `None` while the group has one series, whose own steps are
     /// read instead, or until the ring is gathered from its series' steps.
     ring: Option<Box<[(u64, Sketch)]>>,
-    /// The values of steps `[through − over, through)`; `None` until first slid.
+    /// The values of steps `[through − over, through)`; `through` is `None` until first slid.
     window: Sketch,
     through: Option<u64>,
 }
