@@ -57,35 +57,27 @@ impl GroupValues {
         self.ring.is_some()
     }
 
-    /// Its series, by tracked number.
-    pub fn members(&self) -> &[u32] {
-        &self.members
-    }
-
-    /// Builds the group's ring of `ring` places from `steps`: each of its series' steps, with
-    /// their place and values.
-    pub fn gather<'a>(
-        &mut self,
-        ring: usize,
-        steps: impl Iterator<Item = (u64, usize, &'a Sketch)>,
-    ) {
-        self.ring = Some(vec![(u64::MAX, Sketch::default()); ring].into_boxed_slice());
-        self.through = None;
-        for (step, at, values) in steps {
-            self.add(step, at, values);
+    /// Builds the group's ring of `ring` places from the steps of its series: `steps_of(series)`
+    /// gives each of that series' steps, with its place and values.
+    pub fn gather<'a, Steps>(&mut self, ring: usize, steps_of: impl Fn(u32) -> Steps)
+    where
+        Steps: Iterator<Item = (u64, usize, &'a Sketch)>,
+    {
+        let mut own = vec![(u64::MAX, Sketch::default()); ring].into_boxed_slice();
+        for &member in &self.members {
+            for (step, at, values) in steps_of(member) {
+                add_to(&mut own, step, at, values);
+            }
         }
+        self.ring = Some(own);
+        self.through = None;
     }
 
     /// Adds a series' values of `step`, at place `at` of the ring, when the group has a ring.
     pub fn add(&mut self, step: u64, at: usize, values: &Sketch) {
-        let Some((held, sketch)) = self.ring.as_mut().and_then(|ring| ring.get_mut(at)) else {
-            return;
-        };
-        if *held != step {
-            *held = step;
-            sketch.clear();
+        if let Some(ring) = self.ring.as_deref_mut() {
+            add_to(ring, step, at, values);
         }
-        sketch.merge(values);
     }
 
     /// The values of the window of `over` steps that ends where `places` end; `single` gives
@@ -153,6 +145,19 @@ impl GroupValues {
     }
 }
 
+/// Adds values of `step` at place `at` of `ring`, emptying the place first when it held an
+/// older step.
+fn add_to(ring: &mut [(u64, Sketch)], step: u64, at: usize, values: &Sketch) {
+    let Some((held, sketch)) = ring.get_mut(at) else {
+        return;
+    };
+    if *held != step {
+        *held = step;
+        sketch.clear();
+    }
+    sketch.merge(values);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +180,7 @@ mod tests {
         // one stays.
         let mut shared = GroupValues::new(7, 0);
         shared.join(1);
-        shared.gather(4, std::iter::empty());
+        shared.gather(4, |_| std::iter::empty());
         let mut single = GroupValues::new(8, 0);
         let mut own = vec![(u64::MAX, Sketch::default()); 4];
         let mut bucketed = 0;

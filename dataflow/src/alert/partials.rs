@@ -612,20 +612,17 @@ impl PartialStore {
             if !group.needs_gathering() {
                 continue;
             }
-            let members: SmallVec<[u32; 4]> = group.members().iter().copied().collect();
-            let steps = members.into_iter().flat_map(|member| {
-                let (slots, values) = (
-                    self.slots.ring(member as usize),
-                    &self.values[member as usize],
-                );
+            let (slots, values) = (&self.slots, &self.values);
+            group.gather(self.ring, |member| {
+                let member = member as usize;
                 slots
+                    .ring(member)
                     .iter()
-                    .zip(values.iter())
+                    .zip(values[member].iter())
                     .enumerate()
                     .filter(|(_, (slot, _))| slot.count > 0 && slot.step < newest)
                     .map(|(at, (slot, values))| (slot.step, at, values))
             });
-            group.gather(self.ring, steps);
         }
     }
 
