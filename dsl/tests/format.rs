@@ -82,8 +82,8 @@ fn comments_inside_a_value_move_before_its_property() {
 #[test]
 fn multi_line_maps_keep_their_lines() {
     formats_to(
-        "source k from kafka {\n  options = {\n    \"security.protocol\"=\"SSL\"\n    \"acks\" = \"all\",\n  }\n}\n",
-        "source k from kafka {\n  options = {\n    \"security.protocol\" = \"SSL\"\n    \"acks\"              = \"all\",\n  }\n}\n",
+        "source k from kafka {\n  kafka = {\n    \"security.protocol\"=\"SSL\"\n    \"acks\" = \"all\",\n  }\n}\n",
+        "source k from kafka {\n  kafka {\n    \"security.protocol\" = \"SSL\"\n    \"acks\"              = \"all\",\n  }\n}\n",
     );
 }
 

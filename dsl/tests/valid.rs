@@ -208,7 +208,7 @@ sink b to file { from = gen_1m, path = "out.jsonl" }
 sink c to timescale { from = topic, url = "postgres://u:p@h/db", table = "raw" }
 sink d to clickhouse { from = topic_1m, url = "http://h:8123", table = "t1m" }
 sink e to alertmanager { from = alerts, url = env("PIPE_TEST_SET") }
-sink f to kafka { from = replay_1m, brokers = "b:9092", topic = "out", options = { "acks" = "all" } }
+sink f to kafka { from = replay_1m, brokers = "b:9092", topic = "out", kafka { "acks" = "all" } }
 sink g to console { from = replay }
 "#;
     let plan = plan_of(source);
@@ -225,7 +225,7 @@ sink g to console { from = replay }
         panic!()
     };
     assert_eq!(
-        (kafka.max_message_size, kafka.idle_timeout),
+        (kafka.admission.max_message_bytes, kafka.idle_timeout),
         (1 << 20, Duration(30_000))
     );
     assert_eq!(plan.sources[1].lateness, Duration(10_000));

@@ -8,9 +8,9 @@ use super::values::Settings;
 
 const CHECKED: &str = "the checker validated this property against the schema";
 
-/// The typed settings of a source kind.
-pub fn source(kind: &str, s: &Settings) -> SourceConnector {
-    match kind {
+/// The typed settings of a source kind; `None` for a kind the schema does not declare.
+pub fn source(kind: &str, s: &Settings) -> Option<SourceConnector> {
+    Some(match kind {
         "generator" => SourceConnector::Generator(GeneratorSource {
             hosts: s.number("hosts").expect(CHECKED),
             metrics: s.number("metrics").expect(CHECKED),
@@ -26,22 +26,30 @@ pub fn source(kind: &str, s: &Settings) -> SourceConnector {
             brokers: s.text("brokers").expect(CHECKED),
             topic: s.text("topic").expect(CHECKED),
             group: s.text("group").expect(CHECKED),
-            format: Format::Json,
+            start: match s.word("start").as_deref() {
+                Some("earliest") => Start::Earliest,
+                Some("latest") => Start::Latest,
+                _ => Start::Committed,
+            },
+            admission: admission(s),
             dead_letter: s.text("dead_letter"),
-            max_message_size: s.number("max_message_size").expect(CHECKED),
             options: options(s),
             idle_timeout: s.duration("idle_timeout").expect(CHECKED),
         }),
-        _ => SourceConnector::File(FileSource {
+        "file" => SourceConnector::File(FileSource {
             path: s.text("path").expect(CHECKED),
-            format: Format::Json,
+            admission: admission(s),
+            follow: s.boolean("follow").expect(CHECKED),
+            dead_letter: s.text("dead_letter"),
+            idle_timeout: s.duration("idle_timeout").expect(CHECKED),
         }),
-    }
+        _ => return None,
+    })
 }
 
-/// The typed settings of a sink kind.
-pub fn sink(kind: &str, s: &Settings) -> SinkConnector {
-    match kind {
+/// The typed settings of a sink kind; `None` for a kind the schema does not declare.
+pub fn sink(kind: &str, s: &Settings) -> Option<SinkConnector> {
+    Some(match kind {
         "console" => SinkConnector::Console,
         "file" => SinkConnector::File(FileSink {
             path: s.text("path").expect(CHECKED),
@@ -62,18 +70,82 @@ pub fn sink(kind: &str, s: &Settings) -> SinkConnector {
         "alertmanager" => SinkConnector::Alertmanager(AlertmanagerSink {
             url: s.text("url").expect(CHECKED),
         }),
-        _ => SinkConnector::Kafka(KafkaSink {
+        "kafka" => SinkConnector::Kafka(KafkaSink {
             brokers: s.text("brokers").expect(CHECKED),
             topic: s.text("topic").expect(CHECKED),
             options: options(s),
         }),
+        _ => return None,
+    })
+}
+
+fn admission(s: &Settings) -> Admission {
+    Admission {
+        format: match s.word("format").as_deref() {
+            Some("influx") => Format::Influx,
+            _ => Format::Json,
+        },
+        max_message_bytes: s.number("max_message_bytes").expect(CHECKED),
+        max_series: s.number("max_series"),
     }
 }
 
 fn options(s: &Settings) -> Vec<(String, Text)> {
-    s.map("options")
+    s.map("kafka")
         .unwrap_or_default()
         .into_iter()
         .map(|(key, value, _)| (key.name, value))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::schema::{Default, KindSpec, PropType, SINKS, SOURCES};
+
+    /// A block of `kind` with every required property written.
+    fn block(keyword: &str, name: &str, kind: &KindSpec) -> String {
+        let required: Vec<String> = kind
+            .properties
+            .iter()
+            .filter(|p| p.default == Default::Required)
+            .map(|p| {
+                let value = match p.ty {
+                    PropType::Stream => "m".to_string(),
+                    PropType::Url => "\"http://127.0.0.1:1\"".to_string(),
+                    _ => "\"x\"".to_string(),
+                };
+                format!("{} = {value}", p.name)
+            })
+            .collect();
+        format!(
+            "{keyword} {name} {} {} {{ {} }}\n",
+            if keyword == "source" { "from" } else { "to" },
+            kind.name,
+            required.join(", ")
+        )
+    }
+
+    #[test]
+    fn every_kind_the_schema_declares_is_planned_as_itself() {
+        let console = "sink out to console { from = m }\n";
+        for kind in SOURCES {
+            let plan = crate::compile(&(block("source", "m", kind) + console), &|_| None)
+                .plan
+                .unwrap_or_else(|| panic!("source kind `{}` does not plan", kind.name));
+            let json = serde_json::to_value(&plan.sources[0].connector).unwrap();
+            assert_eq!(json["kind"], kind.name);
+        }
+        let streams =
+            block("source", "m", &SOURCES[0]) + "rollup r from m { window = tumble(1m) }\n";
+        for kind in SINKS {
+            let sink = block("sink", "s", kind);
+            let plan = ["m", "r", "alerts"]
+                .iter()
+                .map(|from| streams.clone() + &sink.replace("from = m", &format!("from = {from}")))
+                .find_map(|text| crate::compile(&text, &|_| None).plan)
+                .unwrap_or_else(|| panic!("sink kind `{}` does not plan", kind.name));
+            let json = serde_json::to_value(&plan.sinks[0].connector).unwrap();
+            assert_eq!(json["kind"], kind.name);
+        }
+    }
 }

@@ -58,10 +58,13 @@ fn sink(
         );
         return None;
     }
-    declared.valid.then(|| plan::Sink {
+    if !declared.valid {
+        return None;
+    }
+    Some(plan::Sink {
         name: declared.name().to_string(),
         from: from.name,
-        connector: connectors::sink(spec.name, settings),
+        connector: connectors::sink(spec.name, settings)?,
         span: declared.block.span,
     })
 }

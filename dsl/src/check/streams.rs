@@ -35,7 +35,7 @@ pub fn sources(graph: &mut Graph, diagnostics: &mut Vec<Diagnostic>) -> Vec<plan
             .duration("step")
             .or(interval)
             .unwrap_or(Duration(15_000));
-        let positive = ["interval", "step"]
+        let positive = ["interval", "step", "series_ttl", "idle_timeout"]
             .map(|name| positive(declared, name, diagnostics))
             .iter()
             .all(|&ok| ok);
@@ -67,12 +67,17 @@ pub fn sources(graph: &mut Graph, diagnostics: &mut Vec<Diagnostic>) -> Vec<plan
             step,
         };
         graph.set_info(&name, positive.then_some(info));
-        if declared.valid && positive {
+        let valid = declared.valid && positive;
+        if let Some(connector) = valid
+            .then(|| connectors::source(spec.name, settings))
+            .flatten()
+        {
             planned.push(plan::Source {
                 name,
-                connector: connectors::source(spec.name, settings),
+                connector,
                 lateness: settings.duration("lateness").unwrap_or_default(),
                 step,
+                series_ttl: settings.duration("series_ttl"),
                 labels,
                 span: declared.block.span,
             });

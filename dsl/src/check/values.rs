@@ -129,6 +129,14 @@ impl Settings {
         }
     }
 
+    /// A boolean property.
+    pub fn boolean(&self, name: &str) -> Option<bool> {
+        match self.get(name)? {
+            Setting::Bool(value) => Some(value),
+            _ => None,
+        }
+    }
+
     /// A word property.
     pub fn word(&self, name: &str) -> Option<String> {
         match self.get(name)? {

@@ -3,13 +3,14 @@
 //! Like gofmt, the user decides where lines break: a block or map written on one line stays on
 //! one line, and properties written on one line separated by commas stay together. Everything
 //! else is fixed: two-space indentation, one space around `=` and operators, `=` aligned in runs
-//! of one-property lines, alert clauses in statement form (`for 2m`), at most one blank line,
+//! of one-property lines, alert clauses and blocks within blocks in statement form (`for 2m`,
+//! `kafka { … }`), at most one blank line,
 //! trailing comments kept in their column when there is room.
 
 mod expr;
 
 use crate::diagnostics::Diagnostic;
-use crate::schema::ALERT;
+use crate::schema::{ALERT, BlockKind, KindSpec, connector};
 use crate::span::LineIndex;
 use crate::syntax::ast::{Block, Body, Comment, Entry, File, Value, ValueKind};
 use crate::syntax::literal::quote;
@@ -71,12 +72,20 @@ impl Printer<'_> {
             expr::matchers(link.matchers.as_deref().unwrap_or_default(), &mut self.out);
         }
         self.out.push(' ');
-        self.body(&block.body, 0, block.kind.name == ALERT.name);
+        let spec = match BlockKind::from_keyword(&block.kind.name) {
+            Some(BlockKind::Alert) => Some(&ALERT),
+            Some(kind) => block
+                .link
+                .as_ref()
+                .and_then(|link| connector(kind, &link.target.name)),
+            None => None,
+        };
+        self.body(&block.body, 0, spec);
         self.last_line = self.lines.line(block.span.end.saturating_sub(1));
     }
 
     /// `{ … }` of a block or a map, at `indent` levels.
-    fn body(&mut self, body: &Body, indent: usize, alert: bool) {
+    fn body(&mut self, body: &Body, indent: usize, spec: Option<&'static KindSpec>) {
         if !body.multiline {
             if body.entries.is_empty() {
                 self.out.push_str("{}");
@@ -87,7 +96,7 @@ impl Printer<'_> {
                 if index > 0 {
                     self.out.push_str(", ");
                 }
-                self.entry(entry, None, indent, alert);
+                self.entry(entry, None, indent, spec);
             }
             self.out.push_str(" }");
             return;
@@ -97,7 +106,7 @@ impl Printer<'_> {
         self.out.push('\n');
         self.at_container_start = true;
         let lines = self.group_lines(body);
-        let widths = self.alignment(body, &lines, alert);
+        let widths = self.alignment(body, &lines, spec);
         for (line, width) in lines.iter().zip(widths) {
             let first = &body.entries[line.start];
             let last = &body.entries[line.end - 1];
@@ -109,7 +118,7 @@ impl Printer<'_> {
                 if index > 0 {
                     self.out.push_str(", ");
                 }
-                self.entry(entry, width, indent + 1, alert);
+                self.entry(entry, width, indent + 1, spec);
             }
             if body
                 .separators
@@ -153,10 +162,10 @@ impl Printer<'_> {
         &self,
         body: &Body,
         lines: &[std::ops::Range<usize>],
-        alert: bool,
+        spec: Option<&'static KindSpec>,
     ) -> Vec<Option<usize>> {
         let alignable = |line: &std::ops::Range<usize>| {
-            line.len() == 1 && !is_statement(&body.entries[line.start], alert)
+            line.len() == 1 && !is_statement(&body.entries[line.start], spec)
         };
         let mut widths = vec![None; lines.len()];
         let mut index = 0;
@@ -193,10 +202,16 @@ impl Printer<'_> {
                 .any(|line| line.trim().is_empty())
     }
 
-    fn entry(&mut self, entry: &Entry, key_width: Option<usize>, indent: usize, alert: bool) {
+    fn entry(
+        &mut self,
+        entry: &Entry,
+        key_width: Option<usize>,
+        indent: usize,
+        spec: Option<&'static KindSpec>,
+    ) {
         let key = key_text(entry);
         self.out.push_str(&key);
-        if is_statement(entry, alert) {
+        if is_statement(entry, spec) {
             self.out.push(' ');
         } else {
             let padding = key_width.unwrap_or(0).saturating_sub(key.chars().count());
@@ -219,7 +234,7 @@ impl Printer<'_> {
                 self.comma_separated(items, indent);
                 self.out.push(']');
             }
-            ValueKind::Map(body) => self.body(body, indent, false),
+            ValueKind::Map(body) => self.body(body, indent, None),
             ValueKind::Call { name, args } => {
                 self.out.push_str(&name.name);
                 self.out.push('(');
@@ -324,9 +339,11 @@ impl Printer<'_> {
 }
 
 /// Alert clauses such as `for 2m` are written without `=`; conditions always are.
-fn is_statement(entry: &Entry, alert: bool) -> bool {
+fn is_statement(entry: &Entry, spec: Option<&'static KindSpec>) -> bool {
     matches!(entry.value.kind, ValueKind::Condition(_))
-        || (alert && ALERT.property(&entry.key.name).is_some_and(|p| p.statement))
+        || spec
+            .and_then(|spec| spec.property(&entry.key.name))
+            .is_some_and(|p| p.statement)
 }
 
 fn key_text(entry: &Entry) -> String {

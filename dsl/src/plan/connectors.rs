@@ -55,6 +55,31 @@ pub enum Pace {
 pub enum Format {
     /// `{"metric_name": …, "timestamp": MILLIS, "value": …, "labels": {…}}`.
     Json,
+    /// InfluxDB line protocol: `measurement,tag=v field=1.5 TIMESTAMP_NS`.
+    Influx,
+}
+
+/// Where a Kafka source starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// The group's committed offsets, or the earliest where a partition has none.
+    Committed,
+    /// The earliest offset, whatever was committed.
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+}
+
+/// What every decoding source checks messages against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admission {
+    /// Message encoding.
+    pub format: Format,
+    /// Larger messages are dead letters.
+    pub max_message_bytes: u64,
+    /// Live series at most; samples of further new series are dead letters.
+    pub max_series: Option<u64>,
 }
 
 /// A Kafka topic of samples.
@@ -66,25 +91,31 @@ pub struct KafkaSource {
     pub topic: Text,
     /// The consumer group that stores offsets.
     pub group: Text,
-    /// Message encoding.
-    pub format: Format,
-    /// Where malformed messages go.
+    /// Where to start reading.
+    pub start: Start,
+    /// Encoding and limits.
+    pub admission: Admission,
+    /// The topic bad messages go to.
     pub dead_letter: Option<Text>,
-    /// Larger messages are malformed.
-    pub max_message_size: u64,
     /// librdkafka settings.
     pub options: Vec<(String, Text)>,
-    /// When a quiet partition stops holding event time back.
+    /// When a partition read to its end stops holding event time back.
     pub idle_timeout: Duration,
 }
 
-/// A file of JSON-lines samples.
+/// A file of samples, one message per line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileSource {
     /// The file.
     pub path: Text,
-    /// Line encoding.
-    pub format: Format,
+    /// Encoding and limits.
+    pub admission: Admission,
+    /// Whether to keep reading as the file grows.
+    pub follow: bool,
+    /// The file bad lines go to.
+    pub dead_letter: Option<Text>,
+    /// With `follow`, when a file that stopped growing stops holding event time back.
+    pub idle_timeout: Duration,
 }
 
 /// Where a sink writes.

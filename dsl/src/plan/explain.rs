@@ -90,15 +90,35 @@ fn source_node(plan: &Plan, source: &Source) -> Node {
         }
         SourceConnector::Kafka(kafka) => {
             let dead_letter = match &kafka.dead_letter {
-                Some(topic) => format!("malformed messages → dead-letter topic {topic}"),
-                None => "malformed messages are counted and logged".to_string(),
+                Some(topic) => {
+                    format!("bad messages → dead-letter topic {topic}, counted by reason")
+                }
+                None => "bad messages are counted by reason and logged".to_string(),
             };
-            node.detail(format!("kafka: topic {} on {}, group {}", kafka.topic, kafka.brokers, kafka.group))
-                .detail("partitions assigned statically to workers; offsets committed up to the durable frontier")
-                .detail(dead_letter)
-                .detail(format!("an idle partition stops holding event time after {}", kafka.idle_timeout))
+            node.detail(format!(
+                "kafka: topic {} on {}, group {}, {} messages, starting from {}",
+                kafka.topic,
+                kafka.brokers,
+                kafka.group,
+                format_name(kafka.admission.format),
+                start_name(kafka.start)
+            ))
+            .detail("partitions assigned statically to workers; offsets committed up to the durable frontier")
+            .detail(dead_letter)
+            .detail(format!("a partition read to its end stops holding event time after {} idle", kafka.idle_timeout))
         }
-        SourceConnector::File(file) => node.detail(format!("file: JSON lines from {}", file.path)),
+        SourceConnector::File(file) => {
+            let reading = if file.follow {
+                "followed as it grows"
+            } else {
+                "read once"
+            };
+            node.detail(format!(
+                "file: {} lines from {}, {reading}",
+                format_name(file.admission.format),
+                file.path
+            ))
+        }
     };
     let placed_by = match plan.placement(&source.name) {
         Some(labels) => format!("hash({})", labels.join(", ")),
@@ -109,7 +129,7 @@ fn source_node(plan: &Plan, source: &Source) -> Node {
             "each worker produces the series it owns, placed by {placed_by}: no exchange"
         ))
     } else {
-        node.detail("exchange by series")
+        node.detail(format!("exchange by {placed_by}, once"))
     };
     node = node
         .detail("decode → (series id, timestamp, value); label strings interned once per series")
@@ -117,8 +137,26 @@ fn source_node(plan: &Plan, source: &Source) -> Node {
             "watermark: newest event time − lateness {}",
             source.lateness
         ));
+    if let Some(ttl) = source.series_ttl {
+        node = node.detail(format!("series without samples for {ttl} are forgotten"));
+    }
     node.children = readers(plan, &source.name);
     node
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Json => "JSON",
+        Format::Influx => "line-protocol",
+    }
+}
+
+fn start_name(start: Start) -> &'static str {
+    match start {
+        Start::Committed => "committed offsets",
+        Start::Earliest => "the earliest offset",
+        Start::Latest => "the latest offset",
+    }
 }
 
 fn rollup_node(plan: &Plan, rollup: &Rollup) -> Node {
@@ -135,11 +173,7 @@ fn rollup_node(plan: &Plan, rollup: &Rollup) -> Node {
             .collect();
         node = node.detail(format!("filter: {{{}}}", matchers.join(", ")));
     }
-    let in_place = plan
-        .source(&rollup.root_source)
-        .is_some_and(|source| source.connector.places_series())
-        && plan.closes_in_place(rollup);
-    let exchange = if in_place {
+    let exchange = if plan.closes_in_place(rollup) {
         format!("groups by {group}, each on the worker of its series: no exchange")
     } else {
         format!("exchange by {group}")

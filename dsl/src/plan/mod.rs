@@ -7,6 +7,7 @@ mod connectors;
 mod display;
 mod explain;
 mod placement;
+mod replay;
 mod template;
 mod values;
 
@@ -68,6 +69,9 @@ pub struct Source {
     pub lateness: Duration,
     /// The step of alert rules that read this source.
     pub step: Duration,
+    /// How long a series without samples is remembered; `None` for ever (a generator's series
+    /// are fixed).
+    pub series_ttl: Option<Duration>,
     /// The labels its samples carry.
     pub labels: LabelSet,
     /// The block.

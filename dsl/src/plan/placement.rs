@@ -3,8 +3,9 @@
 //! reading it groups by: all series of a group are then on one worker, so each of the group's
 //! windows closes complete on the worker that computed it, and no worker sends windows to
 //! another to be merged. Sending every closed window to its group's owner and merging it there
-//! was a quarter of the time of two workers. Sources that cannot place series (Kafka partitions
-//! carry whatever producers put in them) are exchanged by series, and their rollups merge.
+//! was a quarter of the time of two workers. Sources that cannot place series themselves (Kafka
+//! partitions carry whatever producers put in them) are exchanged once by the same placement, so
+//! that their rollups and rules evaluate in place too.
 
 use super::{AlertRule, Grouping, METRIC_NAME, MatchOp, Plan, Rollup, Selection, SourceConnector};
 
@@ -88,11 +89,9 @@ impl AlertRule {
 
 impl Plan {
     /// Whether every worker evaluates `rule` for the groups it holds, rather than one worker for
-    /// all: its input places its series, and [`AlertRule::groups_within`] that placement.
+    /// all: it reads a source, and [`AlertRule::groups_within`] the source's placement.
     pub fn evaluates_in_place(&self, rule: &AlertRule) -> bool {
-        self.sources
-            .iter()
-            .any(|source| source.name == rule.input && source.connector.places_series())
+        self.source(&rule.input).is_some()
             && self
                 .placement(&rule.input)
                 .is_some_and(|placement| rule.groups_within(&placement))

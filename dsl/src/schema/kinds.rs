@@ -57,9 +57,9 @@ const LABELS: Property = property(
 
 const FORMAT: Property = property(
     "format",
-    PropType::Word(&["json"]),
+    PropType::Word(&["json", "influx"]),
     Default::Value("json"),
-    "Message encoding: `json` is `{\"metric_name\": …, \"timestamp\": MILLIS, \"value\": …, \"labels\": {…}}`.",
+    "Message encoding: `json` is `{\"metric_name\": …, \"timestamp\": MILLIS, \"value\": …, \"labels\": {…}}`; `influx` is InfluxDB line protocol (nanosecond timestamps), one sample per field, named `MEASUREMENT_FIELD` (`MEASUREMENT` for a field called `value`).",
 );
 
 const FROM: Property = property(
@@ -69,11 +69,39 @@ const FROM: Property = property(
     "The stream this sink writes: a source, a rollup, or `alerts`.",
 );
 
-const KAFKA_OPTIONS: Property = property(
-    "options",
+const KAFKA_OPTIONS: Property = statement(
+    "kafka",
     PropType::Map,
     Default::Absent,
-    "librdkafka settings passed through, such as `{ \"security.protocol\" = \"SASL_SSL\" }`.",
+    "librdkafka settings passed through, such as `kafka { \"security.protocol\" = \"SASL_SSL\", \"sasl.password\" = env(\"KAFKA_PASSWORD\") }`. Values read from the environment are never printed or logged.",
+);
+
+const BROKERS: Property = property(
+    "brokers",
+    PropType::Text,
+    Default::Required,
+    "Bootstrap servers, `host:port` separated by commas.",
+);
+
+const MAX_SERIES: Property = property(
+    "max_series",
+    PropType::Count,
+    Default::Absent,
+    "A cardinality limit: samples of a new series beyond this many live series are dead letters (reason `max_series`). Each process admits its share, by its number of workers.",
+);
+
+const SERIES_TTL: Property = property(
+    "series_ttl",
+    PropType::Duration,
+    Default::Value("1h"),
+    "A series without samples for this long (in event time) is forgotten, with its rollup groups and its alert groups, so that memory stays flat while hosts come and go. `absent` stops firing for a group forgotten this way.",
+);
+
+const MAX_MESSAGE_BYTES: Property = property(
+    "max_message_bytes",
+    PropType::Size,
+    Default::Value("1MB"),
+    "Larger messages are dead letters (reason `oversize`).",
 );
 
 /// The kinds of `source` blocks.
@@ -132,14 +160,9 @@ pub static SOURCES: &[KindSpec] = &[
     KindSpec {
         block: BlockKind::Source,
         name: "kafka",
-        doc: "Reads JSON samples from a Kafka topic. Partitions are assigned statically to workers; the consumer group stores offsets, committed only once every sink has made the data durable.",
+        doc: "Reads samples from a Kafka topic. Partitions are assigned statically to the workers of every process; the consumer group stores offsets, committed only up to what every sink has made durable, so that a restart replays exactly what is not yet written. Malformed, late, far-future and oversize messages, and new series over `max_series`, go to the dead-letter topic with the reason in a header, and are counted per reason.",
         properties: &[
-            property(
-                "brokers",
-                PropType::Text,
-                Default::Required,
-                "Bootstrap servers, `host:port` separated by commas.",
-            ),
+            BROKERS,
             property(
                 "topic",
                 PropType::Text,
@@ -154,17 +177,20 @@ pub static SOURCES: &[KindSpec] = &[
             ),
             FORMAT,
             property(
+                "start",
+                PropType::Word(&["committed", "earliest", "latest"]),
+                Default::Value("committed"),
+                "Where to start: `committed` resumes from the group's committed offsets (the earliest offset of a partition without one), `earliest` and `latest` ignore them and read from the beginning or only new messages.",
+            ),
+            property(
                 "dead_letter",
                 PropType::Text,
                 Default::Absent,
-                "A topic that receives malformed messages with the reason in a header. Without it they are counted and logged.",
+                "A topic that receives bad messages: the original bytes, with a `pipe-reason` header. Without it they are counted and logged.",
             ),
-            property(
-                "max_message_size",
-                PropType::Size,
-                Default::Value("1MB"),
-                "Larger messages are treated as malformed.",
-            ),
+            MAX_MESSAGE_BYTES,
+            MAX_SERIES,
+            SERIES_TTL,
             KAFKA_OPTIONS,
             LABELS,
             lateness("10s"),
@@ -172,7 +198,7 @@ pub static SOURCES: &[KindSpec] = &[
                 "idle_timeout",
                 PropType::Duration,
                 Default::Value("30s"),
-                "A partition that has sent nothing for this long stops holding event time back.",
+                "A partition read to its end that has had no message for this long stops holding event time back; when every partition is idle, event time follows the wall clock (minus `lateness`), so that windows close, `absent` fires and alerts resolve when input stops.",
             ),
             STEP,
         ],
@@ -181,7 +207,7 @@ pub static SOURCES: &[KindSpec] = &[
     KindSpec {
         block: BlockKind::Source,
         name: "file",
-        doc: "Reads samples from a file of JSON lines, one message per line, then ends. For replaying captures and for tests.",
+        doc: "Reads samples from a file, one message per line, through the same decoders and dead-letter accounting as Kafka: once to its end, or followed as it grows (`follow = true`, like `tail -f`). For replays, backfills and tests without a broker.",
         properties: &[
             property(
                 "path",
@@ -190,8 +216,29 @@ pub static SOURCES: &[KindSpec] = &[
                 "The file to read.",
             ),
             FORMAT,
+            property(
+                "follow",
+                PropType::Bool,
+                Default::Value("false"),
+                "Keep reading as the file grows, until stopped, instead of ending at its end.",
+            ),
+            property(
+                "dead_letter",
+                PropType::Text,
+                Default::Absent,
+                "A file that receives bad lines as JSON lines, `{\"reason\": …, \"message\": …}`. Without it they are counted and logged.",
+            ),
+            MAX_MESSAGE_BYTES,
+            MAX_SERIES,
+            SERIES_TTL,
             LABELS,
             lateness("0s"),
+            property(
+                "idle_timeout",
+                PropType::Duration,
+                Default::Value("30s"),
+                "With `follow = true`: once the file has not grown for this long, event time follows the wall clock (minus `lateness`).",
+            ),
             STEP,
         ],
         accepts: &[],
@@ -312,15 +359,10 @@ pub static SINKS: &[KindSpec] = &[
     KindSpec {
         block: BlockKind::Sink,
         name: "kafka",
-        doc: "Writes a stream to a Kafka topic as JSON messages keyed by series or alert group.",
+        doc: "Writes a stream to a Kafka topic as JSON messages, the objects the `file` sink writes: alert transitions keyed by rule and group, windows by rollup and group, samples by series. Runs on every worker for the records it holds; a batch is durable once the broker has acknowledged it.",
         properties: &[
             FROM,
-            property(
-                "brokers",
-                PropType::Text,
-                Default::Required,
-                "Bootstrap servers, `host:port` separated by commas.",
-            ),
+            BROKERS,
             property(
                 "topic",
                 PropType::Text,
