@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use pipe_dsl::Plan;
-use pipe_dsl::plan::Rollup;
 use timely::dataflow::Stream;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Concatenate, Exchange};
@@ -33,9 +32,10 @@ pub struct SourceStream<'s> {
     /// The records.
     pub records: Stream<'s, u64, Vec<SourceRecord>>,
     /// Whether each worker already holds exactly the series it owns by the plan's placement
-    /// ([`Plan::placement`], [`Labels::placement_hash`](crate::series::Labels::placement_hash)):
-    /// then the records need no exchange, and rollups whose groups stay on one worker no merge.
-    pub partitioned: bool,
+    /// ([`Plan::placement`], [`Labels::place`](crate::series::Labels::place)). Records of
+    /// other sources are exchanged by their place once; either way, rollups whose groups stay
+    /// on one worker then close in place and rules whose groups do are evaluated in place.
+    pub placed: bool,
 }
 
 /// Why a plan could not be built.
@@ -68,12 +68,6 @@ pub fn build<'s>(
             ))
         })
     };
-    let in_place = |rollup: &Rollup| {
-        sources
-            .get(&rollup.root_source)
-            .is_some_and(|source| source.partitioned)
-            && plan.closes_in_place(rollup)
-    };
     let mut results: BTreeMap<String, Stream<'s, u64, Vec<WindowResult>>> = BTreeMap::new();
     let mut steps: Vec<Stream<'s, u64, Vec<StepRecord>>> = Vec::new();
     let mut stage_partials = Vec::new();
@@ -82,13 +76,13 @@ pub fn build<'s>(
         let input = sources
             .get(&source.name)
             .ok_or_else(|| BuildError(format!("no stream for source `{}`", source.name)))?;
-        let records = if input.partitioned {
+        let records = if input.placed {
             input.records.clone()
         } else {
             input
                 .records
                 .clone()
-                .exchange(|r: &SourceRecord| r.series().0)
+                .exchange(|r: &SourceRecord| u64::from(r.place().0))
         };
         let readers: Vec<usize> = (0..plan.rollups.len())
             .filter(|&i| !plan.rollups[i].cascade && plan.rollups[i].input == source.name)
@@ -98,7 +92,7 @@ pub fn build<'s>(
             .map(|&i| local(i))
             .collect::<Result<Vec<_>, _>>()?;
         let mut stage = SeriesStage::new(&source.name, source.step.millis(), locals);
-        if let Some(placement) = plan.placement(&source.name).filter(|_| input.partitioned) {
+        if let Some(placement) = plan.placement(&source.name) {
             stage = stage.placed_by(placement);
         }
         let StageStreams {
@@ -125,7 +119,11 @@ pub fn build<'s>(
 
     for (index, part) in stage_partials {
         let rollup = &plan.rollups[index];
-        let merged = merge_windows(part, in_place(rollup), WorkerGauges::new(telemetry));
+        let merged = merge_windows(
+            part,
+            plan.closes_in_place(rollup),
+            WorkerGauges::new(telemetry),
+        );
         results.insert(rollup.name.clone(), merged);
     }
 
@@ -140,7 +138,11 @@ pub fn build<'s>(
             })?
             .clone();
         let partials = cascade(input, local(index)?, WorkerGauges::new(telemetry));
-        let merged = merge_windows(partials, in_place(rollup), WorkerGauges::new(telemetry));
+        let merged = merge_windows(
+            partials,
+            plan.closes_in_place(rollup),
+            WorkerGauges::new(telemetry),
+        );
         results.insert(rollup.name.clone(), merged);
     }
 

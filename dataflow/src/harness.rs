@@ -1,19 +1,22 @@
 //! Runs a plan in timely with `workers` workers over a scripted input, as a source would feed it,
-//! and collects every closed window and alert transition.
+//! and collects every closed window and alert transition: the reference the dataflow tests
+//! compare against an oracle and worker counts, and that connector tests compare real sources
+//! against.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::Input as _;
-use pipe_dataflow::alert::Transition;
-use pipe_dataflow::operators::WindowResult;
-use pipe_dataflow::rules::{RuleRecord, rule_record};
-use pipe_dataflow::series::{Labels, owner};
-use pipe_dataflow::telemetry::Telemetry;
-use pipe_dataflow::watermark::Watermark;
-use pipe_dataflow::{Sample, SourceInput, SourceRecord, SourceStream, build};
 use pipe_dsl::Plan;
 use timely::dataflow::operators::{Input, Inspect, Probe};
+
+use crate::alert::Transition;
+use crate::operators::WindowResult;
+use crate::rules::{RuleRecord, rule_record};
+use crate::series::{Labels, Place, owner};
+use crate::telemetry::Telemetry;
+use crate::watermark::Watermark;
+use crate::{Sample, SourceInput, SourceRecord, SourceStream, build};
 
 /// What arrives at the source, in arrival order, and rule changes at event times.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +69,7 @@ pub fn run_fed(plan: &Plan, script: &Script, workers: usize, feeding: Feeding) -
                 source.clone(),
                 SourceStream {
                     records,
-                    partitioned: feeding == Feeding::Placed,
+                    placed: feeding == Feeding::Placed,
                 },
             )]);
             let outputs = build(&plan, &sources, rules.inner, &telemetry).expect("plan builds");
@@ -100,10 +103,9 @@ pub fn run_fed(plan: &Plan, script: &Script, workers: usize, feeding: Feeding) -
             }
         }
         let (index, peers) = (worker.index(), worker.peers());
-        let placement = plan.placement(&source);
-        let owns = |labels: &Labels| match feeding {
+        let owns = |place: Place| match feeding {
             Feeding::FromOneWorker => index == 0,
-            Feeding::Placed => owner(labels.placement_hash(placement.as_deref()), peers) == index,
+            Feeding::Placed => owner(place, peers) == index,
         };
         if feeding == Feeding::Placed || index == 0 {
             feed(
@@ -142,31 +144,40 @@ pub fn run_fed(plan: &Plan, script: &Script, workers: usize, feeding: Feeding) -
 fn feed(
     plan: &Plan,
     script: &Script,
-    owns: impl Fn(&Labels) -> bool,
+    owns: impl Fn(Place) -> bool,
     input: &mut SourceInput,
     mut rules: Option<&mut differential_dataflow::input::InputSession<u64, RuleRecord, isize>>,
     worker: &mut timely::worker::Worker,
     probe: &timely::dataflow::ProbeHandle<u64>,
 ) {
     let mut watermark = Watermark::new(plan.sources[0].lateness.millis());
+    let placement = plan.placement(&plan.sources[0].name);
     let mut known = HashSet::new();
     let mut changes = script.rule_changes.clone();
     changes.sort_by_key(|(time, _)| *time);
     let mut changes = changes.into_iter().peekable();
     for batch in script.samples.chunks(script.batch.max(1)) {
         for (labels, ts, value) in batch {
-            if !watermark.admit(*ts) || !owns(labels) {
+            let place = labels.place(placement.as_deref());
+            if !watermark.admit(*ts) || !owns(place) {
                 continue;
             }
             let series = labels.series_id();
             if known.insert(series) {
-                input.send(SourceRecord::Series(series, labels.clone()));
+                input.send(SourceRecord::Series {
+                    place,
+                    id: series,
+                    labels: labels.clone(),
+                });
             }
-            input.send(SourceRecord::Sample(Sample {
-                series,
-                ts: *ts,
-                value: *value,
-            }));
+            input.send(SourceRecord::Sample {
+                place,
+                sample: Sample {
+                    series,
+                    ts: *ts,
+                    value: *value,
+                },
+            });
         }
         let frontier = watermark.frontier().max(*input.time());
         if let Some(rules) = rules.as_deref_mut() {

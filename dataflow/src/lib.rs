@@ -9,6 +9,7 @@
 
 pub mod alert;
 mod build;
+pub mod harness;
 pub mod operators;
 mod prefetch;
 pub mod rules;

@@ -90,13 +90,14 @@ impl Labels {
         SeriesId(self.stable_hash())
     }
 
-    /// The hash that places the series these labels identify on a worker: of the labels
-    /// `placement` names (see `Plan::placement`), or of them all when `None`.
-    pub fn placement_hash(&self, placement: Option<&[String]>) -> u64 {
-        match placement {
+    /// Where the series these labels identify belongs: a hash of the labels `placement` names
+    /// (see `Plan::placement`), or of them all when `None`.
+    pub fn place(&self, placement: Option<&[String]>) -> Place {
+        let hash = match placement {
             Some(names) => self.project(names).stable_hash(),
             None => self.stable_hash(),
-        }
+        };
+        Place(hash as u32)
     }
 
     /// The group these labels identify.
@@ -112,9 +113,15 @@ impl std::fmt::Display for Labels {
     }
 }
 
-/// The worker that owns a series or group among `peers` workers, as timely's exchange routes it.
-pub fn owner(hash: u64, peers: usize) -> usize {
-    (hash % peers as u64) as usize
+/// Where a series belongs among workers: the low bits of a hash of its placement labels
+/// ([`Labels::place`]). Series with equal placement labels have equal places, so each group of
+/// a rollup or rule that groups by those labels is whole on one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Place(pub u32);
+
+/// The worker that owns a series among `peers` workers, as timely's exchange routes its place.
+pub fn owner(place: Place, peers: usize) -> usize {
+    place.0 as usize % peers
 }
 
 #[cfg(test)]

@@ -386,8 +386,8 @@ impl SeriesStage {
     #[inline]
     pub fn push(&mut self, record: SourceRecord) {
         match record {
-            SourceRecord::Sample(sample) => self.pending.push(sample),
-            SourceRecord::Series(id, labels) => self.register(id, labels),
+            SourceRecord::Sample { sample, .. } => self.pending.push(sample),
+            SourceRecord::Series { id, labels, .. } => self.register(id, labels),
         }
     }
 

@@ -4,9 +4,9 @@
 mod support;
 
 use pipe_dataflow::alert::{Transition, TransitionKind};
+use pipe_dataflow::harness::{Script, run};
 use pipe_dataflow::rules::rule_record;
 use pipe_dataflow::series::Labels;
-use support::harness::{Script, run};
 use support::inputs::{T0, series};
 use support::plan;
 

@@ -4,8 +4,8 @@
 
 mod support;
 
+use pipe_dataflow::harness::{Feeding, Script, run, run_fed};
 use proptest::prelude::*;
-use support::harness::{Feeding, Script, run, run_fed};
 use support::inputs::random_input;
 use support::plan;
 

@@ -4,8 +4,8 @@
 
 mod support;
 
+use pipe_dataflow::harness::{Script, run};
 use proptest::prelude::*;
-use support::harness::{Script, run};
 use support::inputs::random_input;
 use support::{oracle, plan};
 

@@ -1,9 +1,8 @@
-//! Shared by the dataflow tests: a harness that runs a plan over a scripted input with any number
-//! of workers, a naive batch oracle of the same semantics, and random inputs.
+//! Shared by the dataflow tests: a naive batch oracle of the harness's semantics
+//! (`pipe_dataflow::harness`), and random inputs.
 
 #![allow(dead_code)] // each test binary uses part of this module
 
-pub mod harness;
 pub mod inputs;
 pub mod oracle;
 

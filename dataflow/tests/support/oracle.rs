@@ -15,7 +15,7 @@ use pipe_dataflow::state::{ExactSum, counter_delta};
 use pipe_dsl::Plan;
 use pipe_dsl::plan::{Aggregate, Grouping, Rollup};
 
-use super::harness::{Run, Script};
+use pipe_dataflow::harness::{Run, Script};
 
 /// A sample after admission, with its counter increase from its series' previous sample.
 #[derive(Debug, Clone)]
