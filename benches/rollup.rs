@@ -56,7 +56,7 @@ fn run_dataflow(plan: Plan, recorded: Recorded) {
                 "metrics".to_string(),
                 SourceStream {
                     records,
-                    partitioned: true,
+                    placed: true,
                 },
             )]);
             let outputs = build(&plan, &sources, rules.inner, &telemetry).expect("plan builds");
@@ -142,7 +142,11 @@ fn run_differential(recorded: Recorded) {
         });
         for (records, frontier) in recorded.parts {
             for record in records {
-                if let SourceRecord::Sample(Sample { series, ts, value }) = record {
+                if let SourceRecord::Sample {
+                    sample: Sample { series, ts, value },
+                    ..
+                } = record
+                {
                     input.insert((series.0, ts, ordered(value)));
                 }
             }

@@ -5,7 +5,8 @@
 use pipe::dataflow::SourceRecord;
 use pipe::dsl::Plan;
 use pipe::dsl::plan::SourceConnector;
-use pipe::runtime::sources::generator::{Generator, Poll, Share};
+use pipe::runtime::sources::generator::{Generator, Share};
+use pipe::runtime::sources::{Poll, Source};
 
 /// The benchmark pipeline with `hosts` hosts instead of 2,000.
 pub fn bench_plan(hosts: u64) -> Plan {
@@ -42,17 +43,20 @@ pub fn record(plan: &Plan, ticks: u64) -> Recorded {
     };
     loop {
         let mut part = Vec::new();
-        match generator.poll(0, |record| part.push(record)) {
-            Poll::Produced { frontier } => {
+        match generator
+            .poll(0, &mut part)
+            .expect("a generator does not fail")
+        {
+            Poll::Ready { watermark } => {
                 let (series, samples): (Vec<_>, Vec<_>) = part
                     .into_iter()
-                    .partition(|record| matches!(record, SourceRecord::Series(..)));
+                    .partition(|record| matches!(record, SourceRecord::Series { .. }));
                 recorded.series.extend(series);
                 recorded.samples += samples.len() as u64;
-                recorded.parts.push((samples, frontier));
+                recorded.parts.push((samples, watermark));
             }
             Poll::Finished { .. } => return recorded,
-            Poll::WaitUntil(_) => unreachable!("pace = max never waits"),
+            Poll::Waiting { .. } => unreachable!("pace = max never waits"),
         }
     }
 }

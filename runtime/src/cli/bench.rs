@@ -1,18 +1,81 @@
 //! `pipectl bench`: runs a pipeline with its generators at full speed and its sinks replaced by
 //! nothing, and reports throughput, memory, state per series and alert delay.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pipe_dataflow::telemetry::{Snapshot, Telemetry};
+use pipe_dsl::Plan;
 use pipe_dsl::diagnostics::Style;
-use pipe_dsl::plan::Pace;
+use pipe_dsl::plan::{Pace, SourceConnector};
 
 use super::report;
-use crate::pipeline::{self, DelayLog, Outputs, Progress, RunOptions};
+use crate::pipeline::{self, Observer, Progress, RunOptions};
+use crate::sinks::Console;
 use crate::status::thousands;
+
+/// When each alert step's frontier passed the input, and how long until its transitions left.
+#[derive(Debug, Default)]
+struct DelayLog {
+    passed: Mutex<BTreeMap<u64, Instant>>,
+    delays: Mutex<Vec<Duration>>,
+    step: AtomicU64,
+}
+
+impl Observer for DelayLog {
+    /// The first move, from time 0 to the source's start, passes no step that data could
+    /// reach.
+    fn input_advanced(&self, from: u64, to: u64) {
+        let step = self.step.load(Ordering::Relaxed);
+        if step == 0 || from == 0 || to <= from {
+            return;
+        }
+        let now = Instant::now();
+        let mut passed = self.passed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut boundary = from - from % step + step;
+        while boundary <= to {
+            passed.entry(boundary).or_insert(now);
+            boundary += step;
+        }
+    }
+
+    fn alerts_passed(&self, frontier: Option<u64>) {
+        let now = Instant::now();
+        let mut passed = self.passed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut delays = self.delays.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(entry) = passed.first_entry() {
+            if frontier.is_some_and(|f| *entry.key() >= f) {
+                break;
+            }
+            delays.push(now - entry.remove());
+        }
+    }
+}
+
+impl DelayLog {
+    /// The delays recorded, in order.
+    fn delays(&self) -> Vec<Duration> {
+        self.delays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The plan as benchmarked: generators at full speed, no sinks (outputs are consumed and
+/// dropped).
+fn benchmarked(mut plan: Plan) -> Plan {
+    for source in &mut plan.sources {
+        if let SourceConnector::Generator(generator) = &mut source.connector {
+            generator.pace = Pace::Max;
+        }
+    }
+    plan.sinks.clear();
+    plan
+}
 
 /// How long to measure, after how long a warm-up, with how many workers.
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +95,12 @@ pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
     let Some(plan) = report::plan(path, style) else {
         return false;
     };
+    let plan = benchmarked(plan);
     let telemetry = Telemetry::new();
     let delays = Arc::new(DelayLog::default());
+    if let Some(source) = plan.sources.first() {
+        delays.step.store(source.step.millis(), Ordering::Relaxed);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let (warmup, measured) = (
         Duration::from_secs(args.warmup),
@@ -64,8 +131,8 @@ pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
         cluster: None,
         run_for: None,
         stop,
-        outputs: Outputs::Discard(Arc::clone(&delays)),
-        pace: Some(Pace::Max),
+        console: Console::stdout(None),
+        observer: Some(Arc::clone(&delays) as Arc<dyn Observer>),
     };
     if let Err(error) = pipeline::run(
         plan,

@@ -9,7 +9,7 @@ use pipe_dataflow::telemetry::Telemetry;
 use pipe_dsl::diagnostics::Style;
 
 use super::report;
-use crate::pipeline::{self, Cluster, Ending, Outputs, Progress, RunOptions};
+use crate::pipeline::{self, Cluster, Ending, Progress, RunOptions};
 use crate::sinks::Console;
 use crate::status::{Status, thousands};
 
@@ -45,8 +45,8 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
         cluster: args.cluster,
         run_for: args.run_for,
         stop: Arc::clone(&stop),
-        outputs: Outputs::Sinks(Console::stdout(status.bar())),
-        pace: None,
+        console: Console::stdout(status.bar()),
+        observer: None,
     };
     let result = pipeline::run(plan, Arc::clone(&telemetry), progress, options);
     status.finish();

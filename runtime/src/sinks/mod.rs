@@ -1,10 +1,22 @@
-//! Sinks: where streams go. Every sink runs on worker 0, which receives its stream's records,
-//! waits until the frontier passes their time, sorts them and writes them, so that what a sink
-//! writes does not depend on the number of workers.
+//! Sinks: where streams go. A connector is a folder here (`console/`, `file/`, `kafka/`), each
+//! with its settings taken from the plan, its writer and its tests; [`open`] is the one place
+//! that knows the kinds.
+//!
+//! Sinks that write to a store run on every worker for the records that worker holds: stores
+//! take parallel writers, and exactness comes from idempotent keys, not from order. Console and
+//! file sinks have one writer, on worker 0, which receives every record, waits until event time
+//! has passed it and writes each time's records sorted, so that their output does not depend on
+//! the number of workers.
+//!
+//! Every sink says up to which event time its output is durable ([`Sink::unacknowledged`]);
+//! the operator that runs it holds back its own progress until then ([`operator`]), so a probe
+//! after every sink shows the pipeline's durable frontier, up to which sources commit.
 
 mod console;
 mod file;
 mod json;
+mod kafka;
+mod operator;
 mod records;
 
 pub use console::Console;
@@ -12,145 +24,81 @@ pub use records::{Record, SeriesNames};
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, bail};
 use pipe_dataflow::alert::Transition;
 use pipe_dataflow::operators::WindowResult;
 use pipe_dataflow::{Outputs, SourceRecord};
 use pipe_dsl::Plan;
 use pipe_dsl::plan::{ALERTS_STREAM, Rollup, SinkConnector};
-use timely::ExchangeData;
 use timely::dataflow::Stream;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
 
-use file::JsonLines;
+/// A place a stream is written to.
+pub trait Sink {
+    /// Writes the records of event time `time`: on each worker, every time once, in time
+    /// order, each time's records in the order the sink's writers promise.
+    fn write(&mut self, time: u64, records: &[Record<'_>]) -> anyhow::Result<()>;
 
-/// Where a sink writes.
-enum Writer {
-    Console(Console),
-    File(JsonLines),
+    /// Lets the sink make progress between writes (flush, collect acknowledgements); called
+    /// whenever its operator runs.
+    fn poll(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// The earliest time written whose records are not yet durable; `None` when everything
+    /// written is.
+    fn unacknowledged(&self) -> Option<u64> {
+        None
+    }
 }
 
-impl Writer {
-    fn write(&mut self, records: &[Record]) -> std::io::Result<()> {
-        match self {
-            Writer::Console(console) => {
-                let lines: Vec<String> = records.iter().map(|r| console.line(r)).collect();
-                console.print(&lines);
-                Ok(())
-            }
-            Writer::File(file) => file.write(records),
+/// Which workers run a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writers {
+    /// One writer, on worker 0, with each time's records sorted: output for people and files.
+    One,
+    /// Every worker, for the records it holds: stores.
+    Every,
+}
+
+/// What every sink of a worker is opened with.
+#[derive(Clone, Copy)]
+pub struct SinkContext<'a> {
+    /// This worker.
+    pub worker: usize,
+    /// Where console output goes.
+    pub console: &'a Console,
+    /// Whether the sources can resume after a restart, so that what a sink wrote must be
+    /// known durable before they commit past it.
+    pub resumable: bool,
+    /// When the run resumed: every output before this time was durable already.
+    pub resumed: Option<u64>,
+}
+
+/// Opens a sink: the one place that maps kinds to connectors.
+pub fn open(
+    sink: &pipe_dsl::plan::Sink,
+    context: &SinkContext,
+) -> anyhow::Result<(Writers, Box<dyn Sink>)> {
+    let name = &sink.name;
+    Ok(match &sink.connector {
+        SinkConnector::Console => (Writers::One, Box::new(context.console.clone())),
+        SinkConnector::File(settings) => {
+            (Writers::One, Box::new(file::open(name, settings, context)?))
         }
-    }
-}
-
-/// The first failure of any sink: the run stops and reports it.
-pub type Failure = Arc<Mutex<Option<String>>>;
-
-/// Records the first failure.
-fn fail(failure: &Failure, message: String) {
-    let mut slot = failure
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if slot.is_none() {
-        tracing::error!("{message}");
-        *slot = Some(message);
-    }
-}
-
-/// Attaches every sink of the plan to the streams it reads.
-pub fn attach<'s>(
-    plan: &Plan,
-    sources: &BTreeMap<String, Stream<'s, u64, Vec<SourceRecord>>>,
-    outputs: &Outputs<'s>,
-    console: &Console,
-    failure: &Failure,
-) -> anyhow::Result<()> {
-    for sink in &plan.sinks {
-        let mut writer = match &sink.connector {
-            SinkConnector::Console => Writer::Console(console.clone()),
-            SinkConnector::File(file) => {
-                let path = file.path.resolve_from_process().with_context(|| {
-                    format!(
-                        "sink `{}`: the environment variable of its path is not set",
-                        sink.name
-                    )
-                })?;
-                Writer::File(JsonLines::new(PathBuf::from(path)))
-            }
-            other => bail!(
-                "sink `{}` writes to {}, which this version of pipectl cannot run yet; `pipectl run` supports console and file sinks",
-                sink.name,
-                kind_name(other)
-            ),
-        };
-        let failure = Arc::clone(failure);
-        let name = sink.name.clone();
-        let mut write = move |records: &[Record]| {
-            if let Err(error) = writer.write(records) {
-                fail(&failure, format!("sink `{name}` failed: {error}"));
-            }
-        };
-        if sink.from == ALERTS_STREAM {
-            sorted_sink(
-                outputs.alerts.clone(),
-                &sink.name,
-                order_transitions,
-                move |batch: Vec<Transition>| {
-                    let records: Vec<Record> = batch.iter().map(Record::Transition).collect();
-                    write(&records);
-                },
-            );
-        } else if let Some(windows) = outputs.rollups.get(&sink.from) {
-            let rollup: Rollup = plan
-                .rollup(&sink.from)
-                .expect("the checker resolved the stream")
-                .clone();
-            sorted_sink(
-                windows.clone(),
-                &sink.name,
-                order_windows,
-                move |batch: Vec<WindowResult>| {
-                    let records: Vec<Record> = batch
-                        .iter()
-                        .map(|window| Record::Window {
-                            rollup: &rollup,
-                            window,
-                        })
-                        .collect();
-                    write(&records);
-                },
-            );
-        } else if let Some(records) = sources.get(&sink.from) {
-            let stream = sink.from.clone();
-            let mut names = SeriesNames::default();
-            sorted_sink(
-                records.clone(),
-                &sink.name,
-                order_source_records,
-                move |batch: Vec<SourceRecord>| {
-                    let samples: Vec<_> =
-                        batch.into_iter().filter_map(|r| names.learn(r)).collect();
-                    let records: Vec<Record> = samples
-                        .iter()
-                        .filter_map(|s| {
-                            Some(Record::Sample {
-                                stream: &stream,
-                                labels: names.get(s.series)?,
-                                ts: s.ts,
-                                value: s.value,
-                            })
-                        })
-                        .collect();
-                    write(&records);
-                },
-            );
+        SinkConnector::Kafka(settings) => (
+            Writers::Every,
+            Box::new(kafka::KafkaSink::open(name, settings, context)?),
+        ),
+        SinkConnector::Timescale(_)
+        | SinkConnector::ClickHouse(_)
+        | SinkConnector::Alertmanager(_) => {
+            anyhow::bail!(
+                "sink `{name}` writes to {}, which this version of pipectl cannot run yet; `pipectl run` supports console, file and kafka sinks",
+                kind_name(&sink.connector)
+            )
         }
-    }
-    Ok(())
+    })
 }
 
 fn kind_name(connector: &SinkConnector) -> &'static str {
@@ -164,6 +112,106 @@ fn kind_name(connector: &SinkConnector) -> &'static str {
     }
 }
 
+/// The first failure of any sink: the run stops and reports it.
+pub type Failure = Arc<Mutex<Option<String>>>;
+
+/// Records the first failure.
+pub fn fail(failure: &Failure, message: String) {
+    let mut slot = failure
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if slot.is_none() {
+        tracing::error!("{message}");
+        *slot = Some(message);
+    }
+}
+
+/// Attaches every sink of the plan to the streams it reads; returns, per sink, the stream whose
+/// progress is its durable frontier.
+pub fn attach<'s>(
+    plan: &Plan,
+    sources: &BTreeMap<String, Stream<'s, u64, Vec<SourceRecord>>>,
+    outputs: &Outputs<'s>,
+    context: &SinkContext<'_>,
+    failure: &Failure,
+) -> anyhow::Result<Vec<Stream<'s, u64, Vec<()>>>> {
+    let mut acknowledged = Vec::new();
+    for sink in &plan.sinks {
+        let (writers, writer) = open(sink, context)?;
+        let name = sink.name.clone();
+        let run = operator::Run {
+            name: &sink.name,
+            writers,
+            sink: writer,
+            failure: Arc::clone(failure),
+        };
+        let acks = if sink.from == ALERTS_STREAM {
+            run.attach(
+                outputs.alerts.clone(),
+                order_transitions,
+                context.resumed,
+                move |sink, time, batch: Vec<Transition>| {
+                    let records: Vec<Record> = batch.iter().map(Record::Transition).collect();
+                    sink.write(time, &records)
+                },
+            )
+        } else if let Some(windows) = outputs.rollups.get(&sink.from) {
+            let rollup: Rollup = plan
+                .rollup(&sink.from)
+                .expect("the checker resolved the stream")
+                .clone();
+            run.attach(
+                windows.clone(),
+                order_windows,
+                context.resumed,
+                move |sink, time, batch: Vec<WindowResult>| {
+                    let records: Vec<Record> = batch
+                        .iter()
+                        .map(|window| Record::Window {
+                            rollup: &rollup,
+                            window,
+                        })
+                        .collect();
+                    sink.write(time, &records)
+                },
+            )
+        } else if let Some(records) = sources.get(&sink.from) {
+            let stream = sink.from.clone();
+            let mut names = SeriesNames::default();
+            // A restart sends samples again at new times: sinks of samples are idempotent
+            // by series and time instead.
+            run.attach(
+                records.clone(),
+                order_source_records,
+                None,
+                move |sink, time, batch: Vec<SourceRecord>| {
+                    let samples: Vec<_> =
+                        batch.into_iter().filter_map(|r| names.learn(r)).collect();
+                    let records: Vec<Record> = samples
+                        .iter()
+                        .filter_map(|s| {
+                            Some(Record::Sample {
+                                stream: &stream,
+                                labels: names.get(s.series)?,
+                                ts: s.ts,
+                                value: s.value,
+                            })
+                        })
+                        .collect();
+                    sink.write(time, &records)
+                },
+            )
+        } else {
+            anyhow::bail!(
+                "sink `{name}` reads `{}`, which the dataflow does not have",
+                sink.from
+            );
+        };
+        acknowledged.push(acks);
+    }
+    Ok(acknowledged)
+}
+
 fn order_transitions(a: &Transition, b: &Transition) -> Ordering {
     (a.at, &a.rule, &a.group, a.kind).cmp(&(b.at, &b.rule, &b.group, b.kind))
 }
@@ -175,34 +223,8 @@ fn order_windows(a: &WindowResult, b: &WindowResult) -> Ordering {
 /// Series labels before samples, samples in time order.
 fn order_source_records(a: &SourceRecord, b: &SourceRecord) -> Ordering {
     let key = |r: &SourceRecord| match r {
-        SourceRecord::Series(id, _) => (0, 0, *id),
-        SourceRecord::Sample(s) => (1, s.ts, s.series),
+        SourceRecord::Series { id, .. } => (0, 0, *id),
+        SourceRecord::Sample { sample, .. } => (1, sample.ts, sample.series),
     };
     key(a).cmp(&key(b))
-}
-
-/// Collects a stream on worker 0 and hands `write` each event time's records, sorted, once the
-/// frontier has passed that time.
-fn sorted_sink<'s, D: ExchangeData + Clone>(
-    stream: Stream<'s, u64, Vec<D>>,
-    name: &str,
-    order: fn(&D, &D) -> Ordering,
-    mut write: impl FnMut(Vec<D>) + 'static,
-) {
-    let mut pending: BTreeMap<u64, Vec<D>> = BTreeMap::new();
-    stream.sink(Exchange::new(|_: &D| 0), name, move |(input, frontier)| {
-        input.for_each(|capability, batch| {
-            if let Some(&time) = capability.least() {
-                pending.entry(time).or_default().append(batch);
-            }
-        });
-        while let Some(entry) = pending.first_entry() {
-            if frontier.less_equal(entry.key()) {
-                break;
-            }
-            let mut batch = entry.remove();
-            batch.sort_by(order);
-            write(batch);
-        }
-    });
 }

@@ -51,11 +51,11 @@ impl SeriesNames {
     /// Learns a series, or returns the sample of a record.
     pub fn learn(&mut self, record: SourceRecord) -> Option<pipe_dataflow::Sample> {
         match record {
-            SourceRecord::Series(id, labels) => {
+            SourceRecord::Series { id, labels, .. } => {
                 self.names.insert(id, labels);
                 None
             }
-            SourceRecord::Sample(sample) => Some(sample),
+            SourceRecord::Sample { sample, .. } => Some(sample),
         }
     }
 

@@ -117,3 +117,11 @@ fn print_all(lines: &[String]) {
     }
     let _ = out.flush();
 }
+
+impl super::Sink for Console {
+    fn write(&mut self, _time: u64, records: &[Record<'_>]) -> anyhow::Result<()> {
+        let lines: Vec<String> = records.iter().map(|record| self.line(record)).collect();
+        self.print(&lines);
+        Ok(())
+    }
+}

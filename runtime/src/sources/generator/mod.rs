@@ -2,7 +2,7 @@
 //! takes it.
 //!
 //! Each worker simulates exactly the series it owns by the plan's placement (`Plan::placement`),
-//! so the samples never cross threads. A tick's samples are emitted in timestamp order (each series
+//! so the samples never cross threads: it is the one source whose records are already placed. A tick's samples are emitted in timestamp order (each series
 //! reports at its own offset within the interval), which the series stage relies on to skip
 //! sorting.
 
@@ -10,10 +10,12 @@ mod fleet;
 
 pub use fleet::{Fleet, NAMED_METRICS};
 
-use pipe_dataflow::series::{SeriesId, owner};
+use pipe_dataflow::series::{Place, SeriesId, owner};
 use pipe_dataflow::{Sample, SourceRecord};
 use pipe_dsl::Plan;
 use pipe_dsl::plan::{GeneratorSource, Pace};
+
+use super::{Context, Poll, Source};
 
 /// Where `pace = max` starts, so that runs are reproducible: 2026-01-01T00:00:00Z.
 pub const MAX_PACE_START_MS: u64 = 1_767_225_600_000;
@@ -57,27 +59,11 @@ impl Share {
 #[derive(Debug, Clone, Copy)]
 struct OwnedSeries {
     id: SeriesId,
+    place: Place,
     host: u32,
     metric: u32,
     offset: u32,
     base: f64,
-}
-
-/// What a poll of a source did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Poll {
-    /// Records were produced; the source's watermark is now `frontier`.
-    Produced {
-        /// The earliest event time the source may still produce.
-        frontier: u64,
-    },
-    /// Nothing is due before this wall-clock time (milliseconds since the epoch).
-    WaitUntil(u64),
-    /// The source has produced everything it will: every sample before `end`.
-    Finished {
-        /// Where the source's event time ends.
-        end: u64,
-    },
 }
 
 /// One worker's share of a generator source.
@@ -92,9 +78,26 @@ pub struct Generator {
     lateness: u64,
     stop_at: Option<u64>,
     registered: bool,
+    watermark: u64,
 }
 
 impl Generator {
+    /// This worker's share of a generator source of a plan.
+    pub fn open(config: &GeneratorSource, context: &Context) -> Self {
+        Generator::new(
+            config,
+            context.source.lateness.millis(),
+            &Share::of(
+                context.plan,
+                &context.source.name,
+                context.worker,
+                context.peers,
+            ),
+            context.now_ms,
+            context.run_for,
+        )
+    }
+
     /// A worker's share of the fleet. `now_ms` is the wall clock; `run_for`, when given, stops
     /// the source after that much event time.
     pub fn new(
@@ -114,11 +117,12 @@ impl Generator {
         for host in 0..config.hosts {
             for metric in 0..config.metrics {
                 let labels = fleet.labels(host, metric);
-                let placed = labels.placement_hash(share.placement.as_deref());
-                if owner(placed, share.peers) == share.worker {
+                let place = labels.place(share.placement.as_deref());
+                if owner(place, share.peers) == share.worker {
                     let id = labels.series_id();
                     owned.push(OwnedSeries {
                         id,
+                        place,
                         host: host as u32,
                         metric: metric as u32,
                         offset: fleet.offset(host, metric) as u32,
@@ -146,6 +150,7 @@ impl Generator {
             lateness,
             stop_at: run_for.map(|span| first_tick * fleet.interval + span),
             registered: false,
+            watermark: 0,
         }
     }
 
@@ -154,18 +159,16 @@ impl Generator {
         self.owned.len()
     }
 
-    /// Produces the next part of the current tick into `send` when the tick is due, after the
-    /// labels of every series on the first poll. Records go out one by one, for the input to
-    /// batch.
-    pub fn poll(&mut self, now_ms: u64, mut send: impl FnMut(SourceRecord)) -> Poll {
+    /// Produces the next part of the current tick into `out` when the tick is due, after the
+    /// labels of every series on the first poll.
+    fn produce(&mut self, now_ms: u64, out: &mut Vec<SourceRecord>) -> Poll {
         if !self.registered {
             self.registered = true;
-            for series in &self.owned {
-                send(SourceRecord::Series(
-                    series.id,
-                    self.fleet.labels(series.host as u64, series.metric as u64),
-                ));
-            }
+            out.extend(self.owned.iter().map(|series| SourceRecord::Series {
+                place: series.place,
+                id: series.id,
+                labels: self.fleet.labels(series.host as u64, series.metric as u64),
+            }));
         }
         let interval = self.fleet.interval;
         let tick_start = self.next_tick * interval;
@@ -173,8 +176,14 @@ impl Generator {
             return Poll::Finished { end: tick_start };
         }
         if self.pace == Pace::Realtime && now_ms < tick_start + interval {
-            return Poll::WaitUntil(tick_start + interval);
+            return Poll::Waiting {
+                watermark: self.watermark,
+                until: tick_start + interval,
+            };
         }
+        // Timely keeps the container it is sent and leaves an empty one: sized at once for a
+        // whole part, it is not grown (and copied) a dozen times per poll.
+        out.reserve(CHUNK);
         let tick = self.next_tick;
         let part = self.sent..(self.sent + CHUNK).min(self.owned.len());
         for series in &self.owned[part.clone()] {
@@ -182,13 +191,16 @@ impl Generator {
             if self.fleet.silent(host, tick) {
                 continue;
             }
-            send(SourceRecord::Sample(Sample {
-                series: series.id,
-                ts: tick_start + series.offset as u64,
-                value: self
-                    .fleet
-                    .value_from(series.base, host, series.metric as u64, tick),
-            }));
+            out.push(SourceRecord::Sample {
+                place: series.place,
+                sample: Sample {
+                    series: series.id,
+                    ts: tick_start + series.offset as u64,
+                    value: self
+                        .fleet
+                        .value_from(series.base, host, series.metric as u64, tick),
+                },
+            });
         }
         // Series report in offset order: nothing sent later is earlier than the next one.
         let next = match self.owned.get(part.end) {
@@ -202,9 +214,20 @@ impl Generator {
                 self.next_tick * interval
             }
         };
-        Poll::Produced {
-            frontier: next.saturating_sub(self.lateness),
+        self.watermark = next.saturating_sub(self.lateness);
+        Poll::Ready {
+            watermark: self.watermark,
         }
+    }
+}
+
+impl Source for Generator {
+    fn placed(&self) -> bool {
+        true
+    }
+
+    fn poll(&mut self, now_ms: u64, out: &mut Vec<SourceRecord>) -> anyhow::Result<Poll> {
+        Ok(self.produce(now_ms, out))
     }
 }
 
@@ -237,8 +260,8 @@ mod tests {
             let mut generator = Generator::new(&config(Pace::Max), 0, &share, 0, Some(60_000));
             let mut records = Vec::new();
             let mut frontiers = Vec::new();
-            while let Poll::Produced { frontier } = generator.poll(0, |r| records.push(r)) {
-                frontiers.push(frontier);
+            while let Poll::Ready { watermark } = generator.produce(0, &mut records) {
+                frontiers.push(watermark);
             }
             assert!(frontiers.is_sorted(), "the watermark never goes back");
             assert_eq!(
@@ -249,18 +272,18 @@ mod tests {
             let samples: Vec<Sample> = records
                 .iter()
                 .filter_map(|r| match r {
-                    SourceRecord::Sample(s) => Some(*s),
-                    SourceRecord::Series(..) => None,
+                    SourceRecord::Sample { sample, .. } => Some(*sample),
+                    SourceRecord::Series { .. } => None,
                 })
                 .collect();
             assert!(samples.is_sorted_by_key(|s| s.ts));
-            let placed: std::collections::HashMap<SeriesId, u64> = records
+            let placed: std::collections::HashMap<SeriesId, Place> = records
                 .iter()
                 .filter_map(|r| match r {
-                    SourceRecord::Series(id, labels) => {
-                        Some((*id, labels.placement_hash(Some(&placement))))
+                    SourceRecord::Series { id, labels, .. } => {
+                        Some((*id, labels.place(Some(&placement))))
                     }
-                    SourceRecord::Sample(_) => None,
+                    SourceRecord::Sample { .. } => None,
                 })
                 .collect();
             assert!(
@@ -281,8 +304,8 @@ mod tests {
         let mut records = Vec::new();
         let mut ticks = 0;
         let waiting = loop {
-            match generator.poll(now, |r| records.push(r)) {
-                Poll::Produced { .. } => ticks += 1,
+            match generator.produce(now, &mut records) {
+                Poll::Ready { .. } => ticks += 1,
                 other => break other,
             }
         };
@@ -290,7 +313,7 @@ mod tests {
         // ended since is produced at once.
         let start = (now - 600_000) - (now - 600_000) % 60_000;
         assert_eq!(ticks, (now - start) / 15_000);
-        let Poll::WaitUntil(until) = waiting else {
+        let Poll::Waiting { until, .. } = waiting else {
             panic!("{waiting:?}")
         };
         assert!(until > now && until <= now + 15_000);

@@ -1,0 +1,106 @@
+//! Where a source's refused messages go: counted per reason for the whole process, sent with
+//! their reason to the source's dead-letter destination, and without one, logged in summary at
+//! most every ten seconds so that a flood of bad input cannot flood the log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{DeadLetterCounts, Reason};
+
+/// How often refused messages without a destination are summarised in the log.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// A place refused messages are written to, with their reason.
+pub trait Destination {
+    /// Writes one message as it arrived. `origin` says where it came from, such as
+    /// `metrics-raw/3@1042` for a Kafka offset or `samples.jsonl:17` for a line.
+    fn send(
+        &mut self,
+        reason: Reason,
+        key: Option<&[u8]>,
+        message: &[u8],
+        origin: &str,
+    ) -> anyhow::Result<()>;
+
+    /// Makes every message sent so far durable, before the source commits past them.
+    fn flush(&mut self) -> anyhow::Result<()>;
+}
+
+/// The refused messages of one source on one worker.
+pub struct DeadLetters {
+    source: String,
+    counts: Arc<DeadLetterCounts>,
+    destination: Option<Box<dyn Destination>>,
+    unlogged: [u64; Reason::ALL.len()],
+    logged_at: Instant,
+}
+
+impl DeadLetters {
+    /// Refusals of `source`, counted into `counts`, written to `destination` when there is one.
+    pub fn new(
+        source: &str,
+        counts: Arc<DeadLetterCounts>,
+        destination: Option<Box<dyn Destination>>,
+    ) -> Self {
+        DeadLetters {
+            source: source.to_string(),
+            counts,
+            destination,
+            unlogged: [0; Reason::ALL.len()],
+            logged_at: Instant::now(),
+        }
+    }
+
+    /// Counts a refused message and writes it to the destination.
+    pub fn refuse(&mut self, reason: Reason, key: Option<&[u8]>, message: &[u8], origin: &str) {
+        self.counts.count(reason);
+        let written = match &mut self.destination {
+            Some(destination) => match destination.send(reason, key, message, origin) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(source = %self.source, "cannot write a dead letter: {error:#}");
+                    false
+                }
+            },
+            None => false,
+        };
+        if !written {
+            self.unlogged[reason as usize] += 1;
+            self.log_now_and_then();
+        }
+    }
+
+    /// Makes the dead letters written so far durable.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        self.log_now_and_then();
+        match &mut self.destination {
+            Some(destination) => destination.flush(),
+            None => Ok(()),
+        }
+    }
+
+    fn log_now_and_then(&mut self) {
+        if self.logged_at.elapsed() < LOG_EVERY || self.unlogged.iter().all(|&n| n == 0) {
+            return;
+        }
+        let counts: Vec<String> = Reason::ALL
+            .iter()
+            .zip(&mut self.unlogged)
+            .filter(|(_, count)| **count > 0)
+            .map(|(reason, count)| format!("{}: {}", reason.name(), std::mem::take(count)))
+            .collect();
+        tracing::warn!(
+            source = %self.source,
+            "refused messages since the last report ({}); set `dead_letter` to keep them",
+            counts.join(", ")
+        );
+        self.logged_at = Instant::now();
+    }
+}
+
+impl Drop for DeadLetters {
+    fn drop(&mut self) {
+        self.logged_at = Instant::now() - LOG_EVERY;
+        self.log_now_and_then();
+    }
+}

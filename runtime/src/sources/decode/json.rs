@@ -1,0 +1,259 @@
+//! The reference message: `{"metric_name": "cpu", "timestamp": 1700000000000, "value": 42.5,
+//! "labels": {"host": "h1", …}}`, the timestamp in milliseconds. Fields are taken as the raw
+//! bytes the message holds and read without allocating; other fields are ignored.
+
+use std::fmt;
+
+use serde::Deserializer as _;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::dictionary::StatedKey;
+use super::{Reading, Reason, StatedLabels};
+
+/// The fields of a message, as raw JSON.
+#[derive(Default)]
+struct Fields<'m> {
+    metric: Option<&'m RawValue>,
+    timestamp: Option<&'m RawValue>,
+    value: Option<&'m RawValue>,
+    labels: Option<&'m RawValue>,
+}
+
+enum Key {
+    Metric,
+    Timestamp,
+    Value,
+    Labels,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "metric_name" => Key::Metric,
+                    "timestamp" => Key::Timestamp,
+                    "value" => Key::Value,
+                    "labels" => Key::Labels,
+                    _ => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Metric => fields.metric = Some(map.next_value()?),
+                Key::Timestamp => fields.timestamp = Some(map.next_value()?),
+                Key::Value => fields.value = Some(map.next_value()?),
+                Key::Labels => fields.labels = Some(map.next_value()?),
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+fn fields(message: &[u8]) -> Result<Fields<'_>, Reason> {
+    let mut deserializer = serde_json::Deserializer::from_slice(message);
+    let fields = deserializer
+        .deserialize_map(FieldsVisitor)
+        .map_err(|error| match error.classify() {
+            serde_json::error::Category::Data => Reason::WrongType,
+            _ => Reason::Malformed,
+        })?;
+    deserializer.end().map_err(|_| Reason::Malformed)?;
+    Ok(fields)
+}
+
+/// The series key and the reading of a message.
+pub fn read(message: &[u8]) -> Result<(StatedKey, Reading), Reason> {
+    let fields = fields(message)?;
+    let (Some(metric), Some(timestamp), Some(value)) =
+        (fields.metric, fields.timestamp, fields.value)
+    else {
+        return Err(Reason::MissingField);
+    };
+    if !metric.get().starts_with('"') {
+        return Err(Reason::WrongType);
+    }
+    let labels = fields.labels.map_or("", RawValue::get);
+    if !(labels.is_empty() || labels.starts_with('{')) {
+        return Err(Reason::WrongType);
+    }
+    let reading = Reading {
+        ts: timestamp_millis(timestamp.get())?,
+        value: number(value.get())?,
+    };
+    let key = StatedKey::of(&[metric.get().as_bytes(), labels.as_bytes()]);
+    Ok((key, reading))
+}
+
+/// The metric name and labels of a message, checked to be strings (`metric_name` first).
+pub fn labels(message: &[u8]) -> Result<StatedLabels, Reason> {
+    let fields = fields(message)?;
+    let metric: String = fields
+        .metric
+        .map(|raw| serde_json::from_str(raw.get()).map_err(|_| Reason::WrongType))
+        .ok_or(Reason::MissingField)??;
+    let mut stated = vec![(pipe_dsl::plan::METRIC_NAME.to_string(), metric)];
+    if let Some(labels) = fields.labels {
+        let labels: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(labels.get()).map_err(|_| Reason::WrongType)?;
+        for (name, value) in labels {
+            match value {
+                serde_json::Value::String(value) => stated.push((name, value)),
+                _ => return Err(Reason::WrongType),
+            }
+        }
+    }
+    Ok(stated)
+}
+
+/// Milliseconds: a whole number, or a number with no fraction.
+fn timestamp_millis(text: &str) -> Result<u64, Reason> {
+    if !text.is_empty() && text.len() <= 19 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(text
+            .bytes()
+            .fold(0u64, |n, digit| n * 10 + u64::from(digit - b'0')));
+    }
+    match text.parse::<f64>() {
+        Ok(ms) if ms.is_finite() && ms >= 0.0 && ms.fract() == 0.0 && ms < 1.8e19 => Ok(ms as u64),
+        _ => Err(Reason::WrongType),
+    }
+}
+
+/// A finite value; the strings Prometheus writes for non-finite ones are recognised as such.
+fn number(text: &str) -> Result<f64, Reason> {
+    if let Some(quoted) = text.strip_prefix('"') {
+        return match quoted.trim_end_matches('"') {
+            "NaN" | "Inf" | "+Inf" | "-Inf" | "Infinity" | "+Infinity" | "-Infinity" => {
+                Err(Reason::NonFinite)
+            }
+            _ => Err(Reason::WrongType),
+        };
+    }
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        Ok(_) => Err(Reason::NonFinite),
+        Err(_) => Err(Reason::WrongType),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"metric_name":"cpu_usage_percent","timestamp":1700000000000,"value":42.5,"labels":{"host":"h1","region":"eu"}}"#;
+
+    #[test]
+    fn the_reference_message_is_read_and_its_labels_parsed_on_demand() {
+        let (key, reading) = read(GOOD.as_bytes()).unwrap();
+        assert_eq!(
+            reading,
+            Reading {
+                ts: 1_700_000_000_000,
+                value: 42.5
+            }
+        );
+        let spaced = r#"{ "labels": {"host":"h1","region":"eu"}, "value": 7, "timestamp": 1700000000015, "metric_name": "cpu_usage_percent", "extra": [1, {"a": null}] }"#;
+        let (same, later) = read(spaced.as_bytes()).unwrap();
+        assert_eq!(key, same, "the same metric and label bytes");
+        assert_eq!(later.value, 7.0);
+        assert_eq!(
+            labels(GOOD.as_bytes()).unwrap(),
+            [
+                ("metric_name".to_string(), "cpu_usage_percent".to_string()),
+                ("host".to_string(), "h1".to_string()),
+                ("region".to_string(), "eu".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_bad_message_has_its_reason() {
+        let cases = [
+            ("{\"metric_name\":", Reason::Malformed),
+            ("not json", Reason::Malformed),
+            (
+                r#"{"metric_name":"a","timestamp":1,"value":1} trailing"#,
+                Reason::Malformed,
+            ),
+            ("[1, 2]", Reason::WrongType),
+            (
+                r#"{"metric_name":"a","timestamp":"1","value":1}"#,
+                Reason::WrongType,
+            ),
+            (
+                r#"{"metric_name":"a","timestamp":-5,"value":1}"#,
+                Reason::WrongType,
+            ),
+            (
+                r#"{"metric_name":"a","timestamp":1.5,"value":1}"#,
+                Reason::WrongType,
+            ),
+            (
+                r#"{"metric_name":7,"timestamp":1,"value":1}"#,
+                Reason::WrongType,
+            ),
+            (
+                r#"{"metric_name":"a","timestamp":1,"value":"x"}"#,
+                Reason::WrongType,
+            ),
+            (
+                r#"{"metric_name":"a","timestamp":1,"value":1,"labels":[]}"#,
+                Reason::WrongType,
+            ),
+            (r#"{"metric_name":"a","value":1}"#, Reason::MissingField),
+            (r#"{"timestamp":1,"value":1}"#, Reason::MissingField),
+            (
+                r#"{"metric_name":"a","timestamp":1,"value":"NaN"}"#,
+                Reason::NonFinite,
+            ),
+            (
+                r#"{"metric_name":"a","timestamp":1,"value":"-Inf"}"#,
+                Reason::NonFinite,
+            ),
+            (
+                r#"{"metric_name":"a","timestamp":1,"value":1e999}"#,
+                Reason::NonFinite,
+            ),
+        ];
+        for (message, reason) in cases {
+            assert_eq!(read(message.as_bytes()).err(), Some(reason), "{message}");
+        }
+        assert_eq!(
+            labels(br#"{"metric_name":"a","timestamp":1,"value":1,"labels":{"n":5}}"#).err(),
+            Some(Reason::WrongType)
+        );
+        assert_eq!(
+            read(br#"{"metric_name":"a","timestamp":1.7e12,"value":1}"#)
+                .unwrap()
+                .1
+                .ts,
+            1_700_000_000_000
+        );
+    }
+}
