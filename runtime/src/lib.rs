@@ -2,6 +2,7 @@
 //! to, the workers that run it, the terminal, and the `pipectl` binary.
 
 pub mod cli;
+pub mod loadgen;
 pub mod pipeline;
 pub mod sinks;
 pub mod sources;

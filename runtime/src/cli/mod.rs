@@ -2,9 +2,11 @@
 
 mod bench;
 mod fmt;
+mod loadgen;
 mod plan;
 mod report;
 mod run;
+mod supervise;
 mod validate;
 
 use std::path::PathBuf;
@@ -71,9 +73,63 @@ enum Command {
         /// This process's index in a cluster (with `--addresses`).
         #[arg(long, requires = "addresses")]
         process: Option<usize>,
-        /// `host:port` of every process of a cluster, in index order, separated by commas.
-        #[arg(long, value_delimiter = ',', requires = "process")]
-        addresses: Vec<String>,
+        /// `host:port` of every process of a cluster, in index order: separated by commas, or
+        /// a file with one per line.
+        #[arg(long, requires = "process")]
+        addresses: Option<String>,
+        /// Start this many processes on this machine as one cluster and supervise them: when
+        /// one dies, all stop and start again, resuming from committed offsets.
+        #[arg(long, conflicts_with = "process")]
+        local_processes: Option<usize>,
+        /// Print the final summary as one JSON object, the last line on standard output.
+        #[arg(long)]
+        json: bool,
+        /// Where a supervised process writes its summary (used by `--local-processes`).
+        #[arg(long, hide = true)]
+        summary_to: Option<PathBuf>,
+    },
+    /// Send a simulated fleet's samples to a Kafka topic as the reference JSON message, with
+    /// bad messages mixed in; report what the broker acknowledged, how fast, and the latency.
+    Loadgen {
+        /// Bootstrap servers.
+        #[arg(long, env = "KAFKA_BROKERS")]
+        brokers: String,
+        /// The topic, created when missing.
+        #[arg(long)]
+        topic: String,
+        /// Partitions of a new topic.
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// Simulated hosts.
+        #[arg(long, default_value_t = 1000)]
+        hosts: u64,
+        /// Metrics per host.
+        #[arg(long, default_value_t = 50)]
+        metrics: u64,
+        /// How often each series reports.
+        #[arg(long, default_value = "15s", value_parser = parse_duration)]
+        interval: u64,
+        /// Event time to cover: ending at the last whole minute, or from now with
+        /// `--rate realtime`.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        span: u64,
+        /// `max` (as fast as the broker takes them), `realtime` (live: each message when
+        /// the clock reaches its time) or messages per second.
+        #[arg(long, default_value = "max", value_parser = loadgen::parse_rate)]
+        rate: crate::loadgen::Rate,
+        /// The share of messages replaced by a bad one, cycling through every reason a source
+        /// refuses (late: an hour behind; future: an hour ahead; oversize: just over 1 MB).
+        #[arg(long, default_value_t = 0.0)]
+        bad_fraction: f64,
+        /// The pipeline's `max_series`: bad messages then include new series beyond it.
+        #[arg(long)]
+        max_series: Option<u64>,
+        /// The seed of the simulated values.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the totals as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a pipeline with its generators at full speed and no sinks; report throughput,
     /// memory, state per series and alert delay.
@@ -129,18 +185,68 @@ pub fn main() -> ExitCode {
             run_for,
             process,
             addresses,
+            local_processes,
+            json,
+            summary_to,
         } => {
             init_logging();
-            let cluster = process.map(|process| crate::pipeline::Cluster { process, addresses });
-            run::run(
-                &file,
-                run::RunArgs {
-                    workers: workers.max(1),
-                    cluster,
-                    run_for,
+            let args = run::RunArgs {
+                workers: workers.max(1),
+                cluster: None,
+                run_for,
+                json,
+                summary_to,
+            };
+            match (local_processes, process, addresses) {
+                (Some(processes), _, _) => supervise::run(&file, processes.max(1), &args),
+                (None, Some(process), Some(addresses)) => match read_addresses(&addresses) {
+                    Ok(addresses) => run::run(
+                        &file,
+                        run::RunArgs {
+                            cluster: Some(crate::pipeline::Cluster { process, addresses }),
+                            ..args
+                        },
+                        style,
+                    ),
+                    Err(error) => {
+                        eprintln!("error: {error}");
+                        false
+                    }
                 },
-                style,
-            )
+                _ => run::run(&file, args, style),
+            }
+        }
+        Command::Loadgen {
+            brokers,
+            topic,
+            partitions,
+            hosts,
+            metrics,
+            interval,
+            span,
+            rate,
+            bad_fraction,
+            max_series,
+            seed,
+            json,
+        } => {
+            init_logging();
+            let options = crate::loadgen::Options {
+                brokers,
+                topic,
+                partitions: partitions.max(1),
+                fleet: crate::sources::generator::Fleet {
+                    hosts,
+                    metrics,
+                    interval,
+                    seed,
+                },
+                span,
+                rate,
+                bad_fraction: bad_fraction.clamp(0.0, 1.0),
+                max_series,
+            };
+            loadgen::run(&options, json)
         }
         Command::Bench {
             file,
@@ -172,6 +278,33 @@ fn parse_duration(text: &str) -> Result<u64, String> {
         Some(pipe_dsl::syntax::ast::ValueKind::Duration { millis, .. }) if millis > 0 => Ok(millis),
         _ => Err(format!("`{text}` is not a duration such as `15m` or `2h`")),
     }
+}
+
+/// `host:port` list: separated by commas, or a file with one per line (`#` comments).
+fn read_addresses(text: &str) -> Result<Vec<String>, String> {
+    let path = std::path::Path::new(text);
+    let listed: Vec<String> = if path.is_file() {
+        std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read `{text}`: {error}"))?
+            .lines()
+            .map(|line| {
+                line.split('#')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .filter(|line| !line.is_empty())
+            .collect()
+    } else {
+        text.split(',').map(|a| a.trim().to_string()).collect()
+    };
+    if listed.iter().any(|address| !address.contains(':')) {
+        return Err(format!(
+            "`--addresses {text}`: expected `host:port` of every process, separated by commas or one per line in a file"
+        ));
+    }
+    Ok(listed)
 }
 
 /// Logs to standard error; `RUST_LOG` sets the level (`info` by default).

@@ -1,6 +1,8 @@
-//! `pipectl run`: runs a pipeline with a live status line until its sources end or Ctrl-C.
+//! `pipectl run`: runs a pipeline with a live status line until its sources end or Ctrl-C, and
+//! sums up what it did: in words on standard error, or as one JSON object, the last line on
+//! standard output.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -11,6 +13,7 @@ use pipe_dsl::diagnostics::Style;
 use super::report;
 use crate::pipeline::{self, Cluster, Ending, Progress, RunOptions};
 use crate::sinks::Console;
+use crate::sources::decode::Reason;
 use crate::status::{Status, thousands};
 
 /// How `pipectl run` was asked to run.
@@ -22,6 +25,10 @@ pub struct RunArgs {
     pub cluster: Option<Cluster>,
     /// Event time after which sources stop.
     pub run_for: Option<u64>,
+    /// Print the summary as JSON on standard output.
+    pub json: bool,
+    /// Write the JSON summary to this file as well (for a supervisor).
+    pub summary_to: Option<PathBuf>,
 }
 
 /// Runs one pipeline file; false when it is invalid or the run failed.
@@ -42,35 +49,97 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
     );
     let options = RunOptions {
         workers: args.workers,
-        cluster: args.cluster,
+        cluster: args.cluster.clone(),
         run_for: args.run_for,
         stop: Arc::clone(&stop),
         console: Console::stdout(status.bar()),
         observer: None,
     };
-    let result = pipeline::run(plan, Arc::clone(&telemetry), progress, options);
+    let result = pipeline::run(plan, Arc::clone(&telemetry), Arc::clone(&progress), options);
     status.finish();
-    let figures = telemetry.snapshot();
-    let summary = format!(
-        "{} samples, {} closed windows, {} alert transitions in {:.1} s",
-        thousands(figures.samples),
-        thousands(figures.windows_emitted),
-        thousands(figures.transitions),
-        started.elapsed().as_secs_f64()
-    );
+    let summary = summary(&result, &telemetry, &progress, started);
+    if let Some(file) = &args.summary_to
+        && let Err(error) = std::fs::write(file, summary.to_string())
+    {
+        eprintln!(
+            "error: cannot write the summary to `{}`: {error}",
+            file.display()
+        );
+    }
+    print_summary(&summary, args.json);
     match result {
-        Ok(Ending::Finished) => {
-            eprintln!("finished: {summary}");
-            true
-        }
-        Ok(Ending::Stopped) => {
-            eprintln!("stopped: {summary}; windows still open were not written");
-            true
-        }
+        Ok(_) => true,
         Err(error) => {
             eprintln!("error: {error:#}");
             false
         }
+    }
+}
+
+/// What a run did, as JSON.
+fn summary(
+    result: &anyhow::Result<Ending>,
+    telemetry: &Telemetry,
+    progress: &Progress,
+    started: Instant,
+) -> serde_json::Value {
+    let figures = telemetry.snapshot();
+    let dead_letters: serde_json::Map<String, serde_json::Value> = progress
+        .sources
+        .dead_letters
+        .all()
+        .map(|(reason, count)| (reason.name().to_string(), count.into()))
+        .collect();
+    serde_json::json!({
+        "ending": match result {
+            Ok(Ending::Finished) => "finished",
+            Ok(Ending::Stopped) => "stopped",
+            Err(_) => "failed",
+        },
+        "seconds": started.elapsed().as_secs_f64(),
+        "samples": figures.samples,
+        "series": figures.series,
+        "windows": figures.windows_emitted,
+        "transitions": figures.transitions,
+        "dead_letters": progress.sources.dead_letters.total(),
+        "dead_letters_by_reason": dead_letters,
+    })
+}
+
+/// Prints a summary: as JSON on standard output, or in words on standard error.
+pub fn print_summary(summary: &serde_json::Value, json: bool) {
+    if json {
+        println!("{summary}");
+        return;
+    }
+    let count = |key: &str| thousands(summary[key].as_u64().unwrap_or(0));
+    let refused: Vec<String> = Reason::ALL
+        .iter()
+        .filter_map(|reason| {
+            let n = summary["dead_letters_by_reason"][reason.name()].as_u64()?;
+            (n > 0).then(|| format!("{} {}", thousands(n), reason.name()))
+        })
+        .collect();
+    let refused = if refused.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} dead letters ({})",
+            count("dead_letters"),
+            refused.join(", ")
+        )
+    };
+    let line = format!(
+        "{} samples, {} closed windows, {} alert transitions{refused} in {:.1} s",
+        count("samples"),
+        count("windows"),
+        count("transitions"),
+        summary["seconds"].as_f64().unwrap_or(0.0)
+    );
+    match summary["ending"].as_str() {
+        Some("finished") => eprintln!("finished: {line}"),
+        Some("stopped") => eprintln!("stopped: {line}; windows still open were not written"),
+        _ => eprintln!("failed after {line}"),
     }
 }
 

@@ -31,7 +31,11 @@ pub struct DeadLetters {
     source: String,
     counts: Arc<DeadLetterCounts>,
     destination: Option<Box<dyn Destination>>,
+    /// Refused messages not yet logged, by reason, when there is no destination.
     unlogged: [u64; Reason::ALL.len()],
+    /// Messages the destination would not take since the last report, and its last error.
+    unwritten: u64,
+    last_error: Option<String>,
     logged_at: Instant,
 }
 
@@ -47,6 +51,8 @@ impl DeadLetters {
             counts,
             destination,
             unlogged: [0; Reason::ALL.len()],
+            unwritten: 0,
+            last_error: None,
             logged_at: Instant::now(),
         }
     }
@@ -54,20 +60,16 @@ impl DeadLetters {
     /// Counts a refused message and writes it to the destination.
     pub fn refuse(&mut self, reason: Reason, key: Option<&[u8]>, message: &[u8], origin: &str) {
         self.counts.count(reason);
-        let written = match &mut self.destination {
-            Some(destination) => match destination.send(reason, key, message, origin) {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::warn!(source = %self.source, "cannot write a dead letter: {error:#}");
-                    false
+        match &mut self.destination {
+            Some(destination) => {
+                if let Err(error) = destination.send(reason, key, message, origin) {
+                    self.unwritten += 1;
+                    self.last_error = Some(format!("{error:#}"));
                 }
-            },
-            None => false,
-        };
-        if !written {
-            self.unlogged[reason as usize] += 1;
-            self.log_now_and_then();
+            }
+            None => self.unlogged[reason as usize] += 1,
         }
+        self.log_now_and_then();
     }
 
     /// Makes the dead letters written so far durable.
@@ -80,8 +82,17 @@ impl DeadLetters {
     }
 
     fn log_now_and_then(&mut self) {
-        if self.logged_at.elapsed() < LOG_EVERY || self.unlogged.iter().all(|&n| n == 0) {
+        let nothing = self.unlogged.iter().all(|&n| n == 0) && self.unwritten == 0;
+        if self.logged_at.elapsed() < LOG_EVERY || nothing {
             return;
+        }
+        self.logged_at = Instant::now();
+        if let Some(error) = self.last_error.take() {
+            tracing::warn!(
+                source = %self.source,
+                "{} dead letters could not be written (counted all the same): {error}",
+                std::mem::take(&mut self.unwritten)
+            );
         }
         let counts: Vec<String> = Reason::ALL
             .iter()
@@ -89,12 +100,13 @@ impl DeadLetters {
             .filter(|(_, count)| **count > 0)
             .map(|(reason, count)| format!("{}: {}", reason.name(), std::mem::take(count)))
             .collect();
-        tracing::warn!(
-            source = %self.source,
-            "refused messages since the last report ({}); set `dead_letter` to keep them",
-            counts.join(", ")
-        );
-        self.logged_at = Instant::now();
+        if !counts.is_empty() {
+            tracing::warn!(
+                source = %self.source,
+                "refused messages since the last report ({}); set `dead_letter` to keep them",
+                counts.join(", ")
+            );
+        }
     }
 }
 

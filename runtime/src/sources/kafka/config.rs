@@ -2,12 +2,14 @@
 //! the values read from the environment, which are secrets: never printed, and cut out of any
 //! error librdkafka reports.
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use pipe_dsl::plan::Text;
 use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
 /// How to reach a Kafka cluster.
 #[derive(Clone)]
@@ -87,6 +89,22 @@ impl KafkaClient {
                 text.replace(secret.as_str(), "***")
             })
     }
+}
+
+/// Creates `topic` with `partitions` unless it exists, replicated as the brokers' default.
+pub fn ensure_topic(client: &KafkaClient, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<Logged> =
+        client.create(&client.config(&[]), "cannot create a Kafka admin client")?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    let created = futures_executor::block_on(admin.create_topics([&new], &AdminOptions::new()))
+        .with_context(|| format!("cannot create topic `{topic}`"))?;
+    for result in created {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => bail!("cannot create topic `{name}`: {code}"),
+        }
+    }
+    Ok(())
 }
 
 /// Settings whose values are secrets even when written in the file.

@@ -1,11 +1,13 @@
 //! The dead-letter topic: each refused message as it arrived (key and value), with headers
-//! `pipe-reason` (why) and `pipe-origin` (topic, partition and offset it came from).
+//! `pipe-reason` (why) and `pipe-origin` (topic, partition and offset it came from). The topic
+//! is created when missing. A dead letter the broker refuses (one larger than it takes, say) is
+//! logged and counted, and does not hold back commits: it is already counted by reason.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::Context as _;
 use rdkafka::ClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -16,7 +18,7 @@ use crate::sources::decode::{Destination, Reason};
 /// How long a flush before a commit may wait for the broker.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Counts dead letters the broker did not take.
+/// Counts dead letters the broker did not take, logging the first of each run of failures.
 #[derive(Default)]
 pub struct Deliveries {
     failed: AtomicU64,
@@ -35,7 +37,7 @@ impl ProducerContext for Deliveries {
         if let Err((error, _)) = result
             && self.failed.fetch_add(1, Ordering::Relaxed) == 0
         {
-            tracing::warn!("a dead letter was not delivered: {error}");
+            tracing::warn!("a dead letter was refused: {error}");
         }
     }
 }
@@ -48,12 +50,15 @@ pub struct DeadLetterTopic {
 }
 
 impl DeadLetterTopic {
-    /// A producer to `topic`.
-    pub fn new(client: &KafkaClient, topic: &str) -> anyhow::Result<Self> {
+    /// A producer to `topic`, created with `partitions` when missing.
+    pub fn new(client: &KafkaClient, topic: &str, partitions: i32) -> anyhow::Result<Self> {
+        super::config::ensure_topic(client, topic, partitions)?;
         let config = client.config(&[
             ("enable.idempotence", "true"),
             ("compression.type", "zstd"),
             ("linger.ms", "20"),
+            // Oversize messages are dead letters too: the broker decides what it takes.
+            ("message.max.bytes", "1000000000"),
         ]);
         let producer: ThreadedProducer<Deliveries> = config
             .create_with_context(Deliveries::default())
@@ -69,13 +74,15 @@ impl DeadLetterTopic {
         })
     }
 
-    /// Waits until every dead letter sent is acknowledged; fails when one was refused.
+    /// Waits until the broker has answered for every dead letter sent.
     pub fn flush(&self) -> anyhow::Result<()> {
-        self.producer.flush(FLUSH_TIMEOUT)?;
+        self.producer
+            .flush(FLUSH_TIMEOUT)
+            .with_context(|| format!("dead letters to `{}` are not acknowledged", self.topic))?;
         let failed = self.producer.context().failed.swap(0, Ordering::Relaxed);
         if failed > 0 {
-            bail!(
-                "{failed} dead letters were not delivered to `{}`",
+            tracing::warn!(
+                "{failed} dead letters were refused by the broker for `{}`",
                 self.topic
             );
         }

@@ -123,7 +123,7 @@ impl KafkaSource {
             .as_ref()
             .map(|text| resolve(text, "dead_letter"))
             .transpose()?
-            .map(|topic| DeadLetterTopic::new(&client, &topic))
+            .map(|topic| DeadLetterTopic::new(&client, &topic, count))
             .transpose()?;
         let committer = if partitions.is_empty() {
             None
