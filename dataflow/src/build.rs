@@ -68,6 +68,12 @@ pub fn build<'s>(
             ))
         })
     };
+    // How long the groups of a rollup are remembered without windows: its source's series_ttl.
+    let ttl_of = |rollup: &pipe_dsl::plan::Rollup| {
+        plan.source(&rollup.root_source)
+            .and_then(|source| source.series_ttl)
+            .map(|ttl| ttl.millis())
+    };
     let mut results: BTreeMap<String, Stream<'s, u64, Vec<WindowResult>>> = BTreeMap::new();
     let mut steps: Vec<Stream<'s, u64, Vec<StepRecord>>> = Vec::new();
     let mut stage_partials = Vec::new();
@@ -91,7 +97,8 @@ pub fn build<'s>(
             .iter()
             .map(|&i| local(i))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut stage = SeriesStage::new(&source.name, source.step.millis(), locals);
+        let mut stage = SeriesStage::new(&source.name, source.step.millis(), locals)
+            .forgetting_after(source.series_ttl.map(|ttl| ttl.millis()));
         if let Some(placement) = plan.placement(&source.name) {
             stage = stage.placed_by(placement);
         }
@@ -137,7 +144,12 @@ pub fn build<'s>(
                 ))
             })?
             .clone();
-        let partials = cascade(input, local(index)?, WorkerGauges::new(telemetry));
+        let partials = cascade(
+            input,
+            local(index)?,
+            ttl_of(rollup),
+            WorkerGauges::new(telemetry),
+        );
         let merged = merge_windows(
             partials,
             plan.closes_in_place(rollup),
@@ -157,6 +169,7 @@ pub fn build<'s>(
             rules.clone(),
             &rollup.name,
             rollup.window.size().millis(),
+            ttl_of(rollup),
         ));
     }
 

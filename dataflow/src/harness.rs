@@ -3,7 +3,7 @@
 //! compare against an oracle and worker counts, and that connector tests compare real sources
 //! against.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::Input as _;
@@ -13,8 +13,8 @@ use timely::dataflow::operators::{Input, Inspect, Probe};
 use crate::alert::Transition;
 use crate::operators::WindowResult;
 use crate::rules::{RuleRecord, rule_record};
-use crate::series::{Labels, Place, owner};
-use crate::telemetry::Telemetry;
+use crate::series::{Labels, Place, SeriesId, owner};
+use crate::telemetry::{Snapshot, Telemetry};
 use crate::watermark::Watermark;
 use crate::{Sample, SourceInput, SourceRecord, SourceStream, build};
 
@@ -54,13 +54,26 @@ pub fn run(plan: &Plan, script: &Script, workers: usize) -> Run {
 
 /// [`run`], with the source's records reaching the workers as `feeding` says.
 pub fn run_fed(plan: &Plan, script: &Script, workers: usize, feeding: Feeding) -> Run {
+    run_measured(plan, script, workers, feeding).0
+}
+
+/// [`run_fed`], with the figures the operators of every worker published at the end: the
+/// state they keep, such as the series they remember.
+pub fn run_measured(
+    plan: &Plan,
+    script: &Script,
+    workers: usize,
+    feeding: Feeding,
+) -> (Run, Snapshot) {
+    let telemetry = Telemetry::new();
+    let shared = Arc::clone(&telemetry);
     let plan = Arc::new(plan.clone());
     let script = Arc::new(script.clone());
     let windows: Arc<Mutex<BTreeMap<String, Vec<WindowResult>>>> = Arc::default();
     let transitions: Arc<Mutex<Vec<Transition>>> = Arc::default();
     let (windows_out, transitions_out) = (Arc::clone(&windows), Arc::clone(&transitions));
     timely::execute(timely::Config::process(workers), move |worker| {
-        let telemetry = Telemetry::new();
+        let telemetry = Arc::clone(&shared);
         let source = plan.sources[0].name.clone();
         let (mut input, rules, probe) = worker.dataflow::<u64, _, _>(|scope| {
             let (input, records) = scope.new_input::<Vec<SourceRecord>>();
@@ -132,10 +145,11 @@ pub fn run_fed(plan: &Plan, script: &Script, workers: usize, feeding: Feeding) -
     let mut transitions = Arc::try_unwrap(transitions).unwrap().into_inner().unwrap();
     transitions
         .sort_by(|a, b| (a.at, &a.rule, &a.group, a.kind).cmp(&(b.at, &b.rule, &b.group, b.kind)));
-    Run {
+    let run = Run {
         windows,
         transitions,
-    }
+    };
+    (run, telemetry.snapshot())
 }
 
 /// Feeds the series `owns` of the script as a source does: late samples left out, each series'
@@ -152,7 +166,10 @@ fn feed(
 ) {
     let mut watermark = Watermark::new(plan.sources[0].lateness.millis());
     let placement = plan.placement(&plan.sources[0].name);
-    let mut known = HashSet::new();
+    let ttl = plan.sources[0].series_ttl.map(|ttl| ttl.millis());
+    // Each series' newest time, as a source's dictionary keeps it: a series quiet for half
+    // its time to live is announced again, for the stage that may have forgotten it.
+    let mut known: HashMap<SeriesId, u64> = HashMap::new();
     let mut changes = script.rule_changes.clone();
     changes.sort_by_key(|(time, _)| *time);
     let mut changes = changes.into_iter().peekable();
@@ -163,7 +180,10 @@ fn feed(
                 continue;
             }
             let series = labels.series_id();
-            if known.insert(series) {
+            let newest = known.get(&series).copied();
+            known.insert(series, newest.map_or(*ts, |n| n.max(*ts)));
+            let quiet = |newest: u64| ttl.is_some_and(|ttl| *ts > newest + ttl / 2);
+            if newest.is_none_or(quiet) {
                 input.send(SourceRecord::Series {
                     place,
                     id: series,

@@ -48,8 +48,20 @@ struct SeriesSlot {
     labels: Labels,
     /// Its previous sample, for counter increases.
     last: Option<(u64, f64)>,
+    /// The frontier when it was registered, for a series that has had no sample yet.
+    registered_at: u64,
+    /// Whether its source announced it again since the last sweep: a source does so before
+    /// the first sample after a quiet spell, so the series is kept for that sample.
+    announced_again: bool,
     /// Its group slot in each rollup, or `NO_GROUP` when the rollup's matchers leave it out.
     groups: SmallVec<[u32; 2]>,
+}
+
+impl SeriesSlot {
+    /// When it was last heard of.
+    fn seen(&self) -> u64 {
+        self.last.map_or(self.registered_at, |(ts, _)| ts)
+    }
 }
 
 const NO_GROUP: u32 = u32::MAX;
@@ -70,10 +82,10 @@ pub struct LocalRollup {
     with_counter: bool,
     groups: Vec<GroupSlot>,
     by_id: IdMap<GroupId, u32>,
-    /// For cascades: each input group with its slot, in the order first seen, so that labels
-    /// are projected once; inputs arrive in the same order every window, so the next one is
-    /// guessed before the map is asked.
-    inputs: Vec<(GroupId, u32)>,
+    /// For cascades: each input group with its slot and the end of its last window, in the
+    /// order first seen, so that labels are projected once; inputs arrive in the same order
+    /// every window, so the next one is guessed before the map is asked.
+    inputs: Vec<(GroupId, u32, u64)>,
     by_input: IdMap<GroupId, u32>,
     next_input: usize,
     /// Window ends, with the group slots that have a window ending there.
@@ -205,19 +217,21 @@ impl LocalRollup {
         state: &RollupState,
     ) {
         let at = match self.inputs.get(self.next_input) {
-            Some((id, _)) if *id == input => self.next_input,
+            Some((id, _, _)) if *id == input => self.next_input,
             _ => match self.by_input.get(&input) {
                 Some(&at) => at as usize,
                 None => {
                     let slot = self.slot_for(labels);
                     self.by_input.insert(input, self.inputs.len() as u32);
-                    self.inputs.push((input, slot));
+                    self.inputs.push((input, slot, end));
                     self.inputs.len() - 1
                 }
             },
         };
         self.next_input = at + 1;
-        let slot = self.inputs[at].1;
+        let (_, slot, last_end) = &mut self.inputs[at];
+        *last_end = end;
+        let slot = *slot;
         if slot == NO_GROUP {
             return;
         }
@@ -280,6 +294,66 @@ impl LocalRollup {
         }
     }
 
+    /// Forgets the groups `keep` does not keep and that have no window open; returns where
+    /// each group slot is now (`NO_GROUP` for those forgotten).
+    fn compact(&mut self, keep: impl Fn(u32) -> bool) -> Vec<u32> {
+        let mut remap = vec![NO_GROUP; self.groups.len()];
+        let mut kept = Vec::with_capacity(self.groups.len());
+        for (old, group) in std::mem::take(&mut self.groups).into_iter().enumerate() {
+            if keep(old as u32) || !group.open.is_empty() {
+                remap[old] = kept.len() as u32;
+                kept.push(group);
+            }
+        }
+        self.groups = kept;
+        self.by_id = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(at, group)| (group.id, at as u32))
+            .collect();
+        self.closing.retain(|_, slots| {
+            slots.retain_mut(|slot| {
+                *slot = remap[*slot as usize];
+                *slot != NO_GROUP
+            });
+            !slots.is_empty()
+        });
+        self.inputs.retain_mut(|(_, slot, _)| {
+            if *slot == NO_GROUP {
+                return true;
+            }
+            *slot = remap[*slot as usize];
+            *slot != NO_GROUP
+        });
+        self.by_input = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(at, (id, _, _))| (*id, at as u32))
+            .collect();
+        self.next_input = 0;
+        remap
+    }
+
+    /// For cascades: forgets the input groups without a window ending after `horizon`, and
+    /// the groups only they fed, once their windows are closed.
+    pub fn forget_quiet(&mut self, horizon: u64) {
+        self.inputs.retain(|(_, _, last_end)| *last_end > horizon);
+        let mut fed = vec![false; self.groups.len()];
+        for &(_, slot, _) in &self.inputs {
+            if slot != NO_GROUP {
+                fed[slot as usize] = true;
+            }
+        }
+        self.compact(|slot| fed[slot as usize]);
+    }
+
+    /// Groups known.
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
     /// The windows closed and not yet sent, by end time.
     pub fn closed(&mut self) -> &mut Timed<WindowResult> {
         &mut self.closed
@@ -301,7 +375,7 @@ impl LocalRollup {
             .iter()
             .map(|g| {
                 std::mem::size_of::<GroupSlot>()
-                    + std::mem::size_of::<(GroupId, u32)>()
+                    + std::mem::size_of::<(GroupId, u32, u64)>()
                     + g.open
                         .iter()
                         .map(|(_, s)| {
@@ -343,6 +417,11 @@ pub struct SeriesStage {
     /// The samples taken by one `advance`, kept to reuse its allocation.
     ready: Vec<Sample>,
     with_counter: bool,
+    /// Series without samples for this long are forgotten.
+    ttl: Option<u64>,
+    /// The frontier of the last advance, and where quiet series were last forgotten.
+    frontier: u64,
+    swept_at: u64,
     /// Samples taken, for the status line and benchmarks.
     pub samples: u64,
 }
@@ -371,8 +450,18 @@ impl SeriesStage {
             pending: Vec::new(),
             ready: Vec::new(),
             with_counter,
+            ttl: None,
+            frontier: 0,
+            swept_at: 0,
             samples: 0,
         }
+    }
+
+    /// The stage of a source whose series are forgotten after `ttl` milliseconds of event time
+    /// without samples, with their rollup groups and alert partials.
+    pub fn forgetting_after(mut self, ttl: Option<u64>) -> Self {
+        self.ttl = ttl;
+        self
     }
 
     /// The stage of a source that places its series on workers by `placement`
@@ -392,7 +481,8 @@ impl SeriesStage {
     }
 
     fn register(&mut self, id: SeriesId, labels: Labels) {
-        if self.index.contains_key(&id) {
+        if let Some(&at) = self.index.get(&id) {
+            self.series[at as usize].announced_again = true;
             return;
         }
         let groups = self
@@ -406,6 +496,8 @@ impl SeriesStage {
             id,
             labels,
             last: None,
+            registered_at: self.frontier,
+            announced_again: false,
             groups,
         });
     }
@@ -463,6 +555,57 @@ impl SeriesStage {
         for rollup in &mut self.rollups {
             rollup.close(frontier, &mut budget);
         }
+        if let Some(frontier) = frontier {
+            self.frontier = frontier;
+            if let Some(ttl) = self.ttl
+                && frontier >= self.swept_at + ttl / 4
+            {
+                self.swept_at = frontier;
+                self.forget_quiet(frontier.saturating_sub(ttl));
+            }
+        }
+    }
+
+    /// Forgets the series not heard of since `horizon` (unless announced again since the last
+    /// time), the rollup groups no series left feeds once their windows close, and their alert
+    /// partials. Series are renumbered; the alert store learns the new numbers.
+    fn forget_quiet(&mut self, horizon: u64) {
+        let mut before = Vec::with_capacity(self.series.len());
+        let mut kept = Vec::with_capacity(self.series.len());
+        for (at, mut slot) in std::mem::take(&mut self.series).into_iter().enumerate() {
+            if slot.announced_again || slot.seen() >= horizon {
+                slot.announced_again = false;
+                before.push(at);
+                kept.push(slot);
+            }
+        }
+        self.series = kept;
+        self.index = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(at, slot)| (slot.id, at as u32))
+            .collect();
+        self.guess = 0;
+        for (number, rollup) in self.rollups.iter_mut().enumerate() {
+            let mut fed = vec![false; rollup.groups()];
+            for slot in &self.series {
+                if let Some(&group) = slot.groups.get(number).filter(|&&g| g != NO_GROUP) {
+                    fed[group as usize] = true;
+                }
+            }
+            let remap = rollup.compact(|group| fed[group as usize]);
+            for slot in &mut self.series {
+                let group = &mut slot.groups[number];
+                if *group != NO_GROUP {
+                    *group = remap[*group as usize];
+                }
+            }
+        }
+        let labels = before
+            .into_iter()
+            .zip(self.series.iter().map(|slot| &slot.labels));
+        self.alerts.retain(&self.book, labels);
     }
 
     /// Each rollup's closed windows not yet sent, in the order of the stage's outputs.

@@ -64,8 +64,18 @@ pub struct Evaluator {
     labels: HashMap<Arc<str>, GroupLabels>,
     /// Per rule and `absent` term: each group, by id, and the last step at which it had samples.
     seen: HashMap<TermKey, AbsentMemory>,
+    /// Per rule whose input forgets quiet series: when each group last had samples in any
+    /// term, so that groups gone for the input's `series_ttl` are forgotten too.
+    presence: HashMap<Arc<str>, Presence>,
     /// What every worker sent for each step not yet evaluated.
     steps: BTreeMap<u64, Step>,
+}
+
+/// When the groups of one rule last had samples, and when quiet ones were last forgotten.
+#[derive(Debug, Default)]
+struct Presence {
+    last: IdMap<u64, u64>,
+    swept_at: u64,
 }
 
 /// One step's records: which rules a worker reached the boundary of, and each term's batches
@@ -175,6 +185,7 @@ impl Evaluator {
                 self.clocks.remove(&removed.name);
                 if self.book.get(&removed.name).is_none() {
                     self.labels.remove(&removed.name);
+                    self.presence.remove(&removed.name);
                 }
                 if let Some(mut machine) = self.machines.remove(&removed.name) {
                     machine
@@ -214,9 +225,16 @@ impl Evaluator {
             };
             let mut values = TermValues::default();
             let labels = self.labels.entry(Arc::clone(&rule.name)).or_default();
+            let mut presence = rule
+                .plan
+                .forget_after
+                .map(|_| self.presence.entry(Arc::clone(&rule.name)).or_default());
             for (index, term) in rule.terms.iter().enumerate() {
                 let aggregate = term.aggregate.unwrap_or(Aggregate::Count);
                 let present = step.values(&rule.name, index as u16, aggregate, term.over, labels);
+                if let Some(presence) = presence.as_mut() {
+                    presence.last.extend(present.keys().map(|&id| (id, at)));
+                }
                 let groups = match term.aggregate {
                     Some(_) => present,
                     None => {
@@ -228,6 +246,19 @@ impl Evaluator {
                     }
                 };
                 values.terms.push(groups);
+            }
+            if let (Some(presence), Some(ttl)) = (presence, rule.plan.forget_after) {
+                let ttl = ttl.millis();
+                if at >= presence.swept_at + ttl / 4 {
+                    presence.swept_at = at;
+                    forget_quiet(
+                        presence,
+                        labels,
+                        &mut self.seen,
+                        &rule.name,
+                        at.saturating_sub(ttl),
+                    );
+                }
             }
             let holding = evaluate(&rule.plan.condition, values);
             let machine = self.machines.entry(Arc::clone(&rule.name)).or_default();
@@ -245,6 +276,30 @@ impl Evaluator {
     /// Alerts firing now, over the rules this worker owns.
     pub fn firing(&self) -> usize {
         self.machines.values().map(Machine::firing).sum()
+    }
+
+    /// Groups whose labels are kept, over every rule.
+    pub fn groups(&self) -> usize {
+        self.labels.values().map(|labels| labels.len()).sum()
+    }
+}
+
+/// Forgets a rule's groups without samples since `horizon`: their labels and what its `absent`
+/// terms remember of them. Alerts of such groups still active end as their condition stops
+/// holding.
+fn forget_quiet(
+    presence: &mut Presence,
+    labels: &mut GroupLabels,
+    seen: &mut HashMap<TermKey, AbsentMemory>,
+    rule: &Arc<str>,
+    horizon: u64,
+) {
+    presence.last.retain(|_, last| *last >= horizon);
+    labels.retain(|id, _| presence.last.contains_key(id));
+    for ((name, _), memory) in seen.iter_mut() {
+        if name == rule {
+            memory.retain(|id, _| presence.last.contains_key(id));
+        }
     }
 }
 

@@ -308,6 +308,22 @@ impl PartialStore {
     /// to track, given the labels of every entity in the caller's numbering. Partials already
     /// kept are kept.
     pub fn reconfigure<'a>(&mut self, book: &RuleBook, labels: impl Iterator<Item = &'a Labels>) {
+        self.rebuild(book, labels.enumerate());
+    }
+
+    /// Renumbers the entities after the caller forgot some: `kept` gives each remaining
+    /// entity, in the new numbering, with its number before. Their partials are kept; every
+    /// group's labels go out again with its next step, so that an evaluator that forgot a
+    /// quiet group learns it again when it returns.
+    pub fn retain<'a>(&mut self, book: &RuleBook, kept: impl Iterator<Item = (usize, &'a Labels)>) {
+        self.rebuild(book, kept);
+    }
+
+    fn rebuild<'a>(
+        &mut self,
+        book: &RuleBook,
+        entities: impl Iterator<Item = (usize, &'a Labels)>,
+    ) {
         self.terms.clear();
         self.rules.clear();
         for rule in book.rules().filter(|rule| rule.plan.input == self.input) {
@@ -349,7 +365,7 @@ impl PartialStore {
             .map(Some)
             .collect();
         let previous = std::mem::take(&mut self.tracked);
-        for (index, labels) in labels.enumerate() {
+        for (index, labels) in entities {
             let kept = previous
                 .get(index)
                 .filter(|&&at| at != UNTRACKED)

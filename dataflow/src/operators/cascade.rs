@@ -17,10 +17,12 @@ use crate::telemetry::WorkerGauges;
 /// this one — the alert sinks among them — for tens of milliseconds.
 const FUEL: usize = 8192;
 
-/// Runs `rollup` over the closed windows of its input.
+/// Runs `rollup` over the closed windows of its input; input groups without a window for `ttl`
+/// milliseconds are forgotten.
 pub fn cascade<'s>(
     input: Stream<'s, u64, Vec<WindowResult>>,
     mut rollup: LocalRollup,
+    ttl: Option<u64>,
     gauges: WorkerGauges,
 ) -> Stream<'s, u64, Vec<WindowResult>> {
     let scope = input.scope();
@@ -32,6 +34,7 @@ pub fn cascade<'s>(
         // dropped whole; draining its front moved every window left behind at each part.
         let mut merged = 0;
         let mut measured = std::time::Instant::now();
+        let mut swept_at = 0;
         move |(input, frontiers), output| {
             input.for_each(|capability, windows| {
                 if let Some(&time) = capability.least() {
@@ -86,6 +89,12 @@ pub fn cascade<'s>(
                 (until, end) => until.or(end),
             };
             hold_at(&mut held, hold);
+            if let (Some(ttl), Some(until)) = (ttl, until)
+                && until >= swept_at + ttl / 4
+            {
+                swept_at = until;
+                rollup.forget_quiet(until.saturating_sub(ttl));
+            }
             if measured.elapsed() >= std::time::Duration::from_secs(1) || until.is_none() {
                 measured = std::time::Instant::now();
                 gauges.record_cascade(rollup.open_windows(), rollup.state_bytes());

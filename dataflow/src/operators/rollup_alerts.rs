@@ -15,9 +15,13 @@ use crate::stage::WindowResult;
 /// The rules reading one rollup, on one worker.
 struct RollupAlertStage {
     store: PartialStore,
-    /// The rollup's groups seen here, numbered for the store, with their labels.
-    groups: Vec<Labels>,
+    /// The rollup's groups seen here, numbered for the store, with their labels and the start
+    /// of their last window.
+    groups: Vec<(GroupId, Labels, u64)>,
     numbers: IdMap<GroupId, u32>,
+    /// Groups without a window for this long are forgotten.
+    ttl: Option<u64>,
+    swept_at: u64,
     clock: StepClock,
     book: RuleBook,
     step: u64,
@@ -29,7 +33,8 @@ impl RollupAlertStage {
         if self.book.next_update().is_some_and(|update| update <= time)
             && self.book.apply_until(time).changed
         {
-            self.store.reconfigure(&self.book, self.groups.iter());
+            self.store
+                .reconfigure(&self.book, self.groups.iter().map(|(_, labels, _)| labels));
         }
     }
 
@@ -50,27 +55,62 @@ impl RollupAlertStage {
             None => {
                 let index = self.groups.len() as u32;
                 self.store.register(&window.labels);
-                self.groups.push(window.labels.clone());
+                self.groups
+                    .push((window.group, window.labels.clone(), window.start));
                 self.numbers.insert(window.group, index);
                 index
             }
         };
+        self.groups[index as usize].2 = window.start;
         self.store
             .merge_step(index, window.start / self.step, &window.state);
+        if let Some(ttl) = self.ttl
+            && window.start >= self.swept_at + ttl / 4
+        {
+            self.swept_at = window.start;
+            self.forget_quiet(window.start.saturating_sub(ttl));
+        }
+    }
+
+    /// Forgets the groups without a window since `horizon`, renumbering the rest.
+    fn forget_quiet(&mut self, horizon: u64) {
+        let mut before = Vec::with_capacity(self.groups.len());
+        let mut kept = Vec::with_capacity(self.groups.len());
+        for (at, group) in std::mem::take(&mut self.groups).into_iter().enumerate() {
+            if group.2 >= horizon {
+                before.push(at);
+                kept.push(group);
+            }
+        }
+        self.groups = kept;
+        self.numbers = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(at, (id, _, _))| (*id, at as u32))
+            .collect();
+        let labels = before
+            .into_iter()
+            .zip(self.groups.iter().map(|(_, labels, _)| labels));
+        self.store.retain(&self.book, labels);
     }
 }
 
-/// Keeps the closed windows of rollup `input` (of `step` milliseconds) as alert step partials.
+/// Keeps the closed windows of rollup `input` (of `step` milliseconds) as alert step partials;
+/// groups without a window for `ttl` milliseconds are forgotten.
 pub fn rollup_alerts<'s>(
     windows: Stream<'s, u64, Vec<WindowResult>>,
     rules: Stream<'s, u64, Vec<RuleUpdate>>,
     input: &str,
     step: u64,
+    ttl: Option<u64>,
 ) -> Stream<'s, u64, Vec<StepRecord>> {
     let mut stage = RollupAlertStage {
         store: PartialStore::new(input, step),
         groups: Vec::new(),
         numbers: IdMap::default(),
+        ttl,
+        swept_at: 0,
         clock: StepClock::new(step),
         book: RuleBook::default(),
         step,

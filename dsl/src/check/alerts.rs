@@ -69,6 +69,7 @@ fn rule(
         name: declared.name().to_string(),
         input: input.name,
         step: info.step,
+        forget_after: None,
         condition,
         group_by,
         for_: settings.duration("for").unwrap_or_default(),

@@ -36,7 +36,17 @@ pub fn check(file: &File, env: EnvLookup) -> Checked {
     let sources = streams::sources(&mut graph, &mut diagnostics);
     let rollups = streams::rollups(&mut graph, &mut diagnostics);
     let sinks = sinks::sinks(&mut graph, &mut diagnostics);
-    let alerts = alerts::rules(&mut graph, &mut diagnostics);
+    let mut alerts = alerts::rules(&mut graph, &mut diagnostics);
+    for rule in &mut alerts {
+        let root = rollups
+            .iter()
+            .find(|rollup| rollup.name == rule.input)
+            .map_or(rule.input.as_str(), |rollup| rollup.root_source.as_str());
+        rule.forget_after = sources
+            .iter()
+            .find(|source| source.name == root)
+            .and_then(|source| source.series_ttl);
+    }
     if file.unparsed.is_empty() {
         usage::warnings(&graph, &file.blocks, &mut diagnostics);
     }

@@ -212,6 +212,8 @@ pub struct AlertRule {
     pub input: String,
     /// How often it is evaluated: the input's step.
     pub step: Duration,
+    /// How long a group without samples is remembered: its source's `series_ttl`.
+    pub forget_after: Option<Duration>,
     /// When it holds, per group.
     pub condition: Condition,
     /// The labels that identify a group of the condition.
