@@ -48,19 +48,18 @@ struct SeriesSlot {
     labels: Labels,
     /// Its previous sample, for counter increases.
     last: Option<(u64, f64)>,
-    /// The frontier when it was registered, for a series that has had no sample yet.
-    registered_at: u64,
-    /// Whether its source announced it again since the last sweep: a source does so before
-    /// the first sample after a quiet spell, so the series is kept for that sample.
-    announced_again: bool,
+    /// Whether its source announced it since quiet series were last forgotten: a source does
+    /// so before its first sample and before the first after a quiet spell, so the series is
+    /// kept for that sample.
+    announced: bool,
     /// Its group slot in each rollup, or `NO_GROUP` when the rollup's matchers leave it out.
     groups: SmallVec<[u32; 2]>,
 }
 
 impl SeriesSlot {
-    /// When it was last heard of.
+    /// The time of its newest sample taken.
     fn seen(&self) -> u64 {
-        self.last.map_or(self.registered_at, |(ts, _)| ts)
+        self.last.map_or(0, |(ts, _)| ts)
     }
 }
 
@@ -419,8 +418,7 @@ pub struct SeriesStage {
     with_counter: bool,
     /// Series without samples for this long are forgotten.
     ttl: Option<u64>,
-    /// The frontier of the last advance, and where quiet series were last forgotten.
-    frontier: u64,
+    /// The frontier at which quiet series were last forgotten.
     swept_at: u64,
     /// Samples taken, for the status line and benchmarks.
     pub samples: u64,
@@ -451,7 +449,6 @@ impl SeriesStage {
             ready: Vec::new(),
             with_counter,
             ttl: None,
-            frontier: 0,
             swept_at: 0,
             samples: 0,
         }
@@ -482,7 +479,7 @@ impl SeriesStage {
 
     fn register(&mut self, id: SeriesId, labels: Labels) {
         if let Some(&at) = self.index.get(&id) {
-            self.series[at as usize].announced_again = true;
+            self.series[at as usize].announced = true;
             return;
         }
         let groups = self
@@ -496,8 +493,7 @@ impl SeriesStage {
             id,
             labels,
             last: None,
-            registered_at: self.frontier,
-            announced_again: false,
+            announced: true,
             groups,
         });
     }
@@ -555,26 +551,26 @@ impl SeriesStage {
         for rollup in &mut self.rollups {
             rollup.close(frontier, &mut budget);
         }
-        if let Some(frontier) = frontier {
-            self.frontier = frontier;
-            if let Some(ttl) = self.ttl
-                && frontier >= self.swept_at + ttl / 4
-            {
-                self.swept_at = frontier;
-                self.forget_quiet(frontier.saturating_sub(ttl));
-            }
+        if let (Some(frontier), Some(ttl)) = (frontier, self.ttl)
+            && frontier >= self.swept_at + ttl / 4
+        {
+            self.swept_at = frontier;
+            self.forget_quiet(frontier.saturating_sub(ttl));
         }
     }
 
-    /// Forgets the series not heard of since `horizon` (unless announced again since the last
-    /// time), the rollup groups no series left feeds once their windows close, and their alert
-    /// partials. Series are renumbered; the alert store learns the new numbers.
+    /// Forgets the series without a sample since `horizon`, unless announced since the last
+    /// time or with samples waiting; the rollup groups no series left feeds, once their
+    /// windows close; and their alert partials. Series are renumbered; the alert store learns
+    /// the new numbers.
     fn forget_quiet(&mut self, horizon: u64) {
+        let waiting: std::collections::HashSet<SeriesId> =
+            self.pending.iter().map(|sample| sample.series).collect();
         let mut before = Vec::with_capacity(self.series.len());
         let mut kept = Vec::with_capacity(self.series.len());
         for (at, mut slot) in std::mem::take(&mut self.series).into_iter().enumerate() {
-            if slot.announced_again || slot.seen() >= horizon {
-                slot.announced_again = false;
+            if slot.announced || slot.seen() >= horizon || waiting.contains(&slot.id) {
+                slot.announced = false;
                 before.push(at);
                 kept.push(slot);
             }

@@ -137,7 +137,14 @@ fn run_worker(
 ) -> anyhow::Result<Ending> {
     let mut feeds = feeds::open(plan, worker, options, progress)?;
     let graph = graph::build(worker, plan, telemetry, &mut feeds, options, failure)?;
-    Ok(feed_loop::run(
-        worker, plan, feeds, graph, options, progress, failure,
-    ))
+    let ending = feed_loop::run(worker, plan, feeds, graph, options, progress, failure);
+    if ending == Ending::Stopped {
+        // Timely would run a dataflow whose inputs are gone to completion, closing every open
+        // window with what it holds: partial windows a restart would then write again, whole.
+        // A stopped run ends where it is.
+        for dataflow in worker.installed_dataflows() {
+            worker.drop_dataflow(dataflow);
+        }
+    }
+    Ok(ending)
 }

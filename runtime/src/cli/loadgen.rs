@@ -113,10 +113,16 @@ fn totals_text(options: &Options, totals: &Totals) -> String {
 fn totals_json(options: &Options, totals: &Totals) -> serde_json::Value {
     let s = &totals.snapshot;
     let latency = totals.latency_ms;
+    let by_reason: serde_json::Map<String, serde_json::Value> = totals
+        .bad_by_reason
+        .iter()
+        .map(|(reason, count)| (reason.name().to_string(), (*count).into()))
+        .collect();
     serde_json::json!({
         "topic": options.topic,
         "sent": s.sent,
         "bad": s.bad,
+        "bad_by_reason": by_reason,
         "errors": s.errors,
         "error_rate": totals.error_rate(),
         "seconds": totals.elapsed.as_secs_f64(),

@@ -66,7 +66,10 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
             file.display()
         );
     }
-    print_summary(&summary, args.json);
+    // A supervised process leaves its summary to the supervisor, which adds them up.
+    if args.summary_to.is_none() {
+        print_summary(&summary, args.json);
+    }
     match result {
         Ok(_) => true,
         Err(error) => {
@@ -143,14 +146,19 @@ pub fn print_summary(summary: &serde_json::Value, json: bool) {
     }
 }
 
-/// A flag set by the first Ctrl-C or SIGTERM (what systemd and Kubernetes send); a second one
-/// exits at once.
+/// A flag set by the first Ctrl-C or SIGTERM (what systemd and Kubernetes send); another one
+/// more than two seconds later exits at once. The same signal often arrives twice at once
+/// (`timeout` sends it to the process and to its group): that is still a clean stop.
 pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    let mut first: Option<Instant> = None;
     let installed = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+        flag.store(true, Ordering::SeqCst);
+        match first {
+            None => first = Some(Instant::now()),
+            Some(at) if at.elapsed() > std::time::Duration::from_secs(2) => std::process::exit(130),
+            Some(_) => {}
         }
     });
     if let Err(error) = installed {

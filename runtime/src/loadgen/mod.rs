@@ -76,15 +76,16 @@ struct Deliveries {
     start: Option<Instant>,
     sent: AtomicU64,
     bad: AtomicU64,
+    bad_by_reason: [AtomicU64; Reason::ALL.len()],
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
     latency_us: Mutex<Option<Histogram<u64>>>,
     per_second: Mutex<Vec<u64>>,
 }
 
-/// A message's opaque: when it was handed over (microseconds after the start), and in its top
-/// bit whether it is bad.
-const BAD: usize = 1 << 63;
+/// A message's opaque: when it was handed over (microseconds after the start) in the low bits,
+/// and for a bad one, its reason's place in [`Reason::ALL`] plus one in the top byte.
+const REASON_SHIFT: u32 = 56;
 
 impl ClientContext for Deliveries {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
@@ -105,10 +106,12 @@ impl ProducerContext for Deliveries {
             return;
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
-        if opaque & BAD != 0 {
+        let reason = opaque >> REASON_SHIFT;
+        if reason != 0 {
             self.bad.fetch_add(1, Ordering::Relaxed);
+            self.bad_by_reason[reason - 1].fetch_add(1, Ordering::Relaxed);
         }
-        let handed = Duration::from_micros((opaque & !BAD) as u64);
+        let handed = Duration::from_micros((opaque & ((1 << REASON_SHIFT) - 1)) as u64);
         let latency = now.saturating_sub(handed).as_micros() as u64;
         if let Some(histogram) = self
             .latency_us
@@ -140,6 +143,8 @@ pub struct Totals {
     pub peak_per_second: u64,
     /// The first error the broker reported.
     pub first_error: Option<String>,
+    /// Bad messages acknowledged, by reason.
+    pub bad_by_reason: Vec<(Reason, u64)>,
 }
 
 /// Acknowledgement latency, in milliseconds.
@@ -245,9 +250,11 @@ pub fn run(options: &Options, mut progress: impl FnMut(Snapshot)) -> anyhow::Res
         for at in 0..messages.series() {
             index += 1;
             let bad = !reasons.is_empty() && uniform(0x5eed, index) < options.bad_fraction;
+            let mut tag = 0;
             let message = if bad {
                 let reason = reasons[(bad_sent % reasons.len() as u64) as usize];
                 bad_sent += 1;
+                tag = (reason as usize + 1) << REASON_SHIFT;
                 Some(messages.bad(reason, at, tick, now_millis(), &mut buffer))
             } else {
                 messages.good(at, tick, &mut buffer)
@@ -256,7 +263,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(Snapshot)) -> anyhow::Res
                 continue;
             };
             pace(options.rate, start, snapshot.produced, message.ts);
-            let opaque = start.elapsed().as_micros() as usize | if bad { BAD } else { 0 };
+            let opaque = start.elapsed().as_micros() as usize | tag;
             let mut record = BaseRecord::with_opaque_to(&options.topic, opaque)
                 .key(message.key)
                 .payload(message.payload);
@@ -310,12 +317,18 @@ pub fn run(options: &Options, mut progress: impl FnMut(Snapshot)) -> anyhow::Res
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let bad_by_reason = Reason::ALL
+        .into_iter()
+        .zip(&context.bad_by_reason)
+        .map(|(reason, count)| (reason, count.load(Ordering::Relaxed)))
+        .collect();
     Ok(Totals {
         snapshot,
         elapsed,
         latency_ms,
         peak_per_second,
         first_error,
+        bad_by_reason,
     })
 }
 

@@ -14,7 +14,7 @@
 
 mod console;
 mod file;
-mod json;
+pub mod json;
 mod kafka;
 mod operator;
 mod records;

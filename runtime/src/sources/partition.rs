@@ -22,10 +22,8 @@ pub struct Partition {
     skip_before: u64,
     /// Wall clock of the last message, or of the start.
     heard_at: u64,
-    /// Whether the partition was read to its end when last asked.
+    /// Whether the last read reached the end of the partition.
     drained: bool,
-    /// When the end was last asked for (wall clock).
-    asked_at: u64,
     /// Per bucket of event time, the smallest offset of a sample admitted in it.
     first_offsets: BTreeMap<u64, i64>,
     /// The offset of the next message to read.
@@ -42,7 +40,6 @@ impl Partition {
             skip_before,
             heard_at: now,
             drained: false,
-            asked_at: 0,
             first_offsets: BTreeMap::new(),
             next_offset: offset.unwrap_or(0),
         }
@@ -89,18 +86,10 @@ impl Partition {
             .max(self.skip_before)
     }
 
-    /// Whether the partition should be asked for its end: quiet for `idle_timeout`, not
-    /// known to be drained, and not asked within the last `idle_timeout`.
-    pub fn should_ask_end(&self, now: u64, idle_timeout: u64) -> bool {
-        !self.drained
-            && now.saturating_sub(self.heard_at) >= idle_timeout
-            && now.saturating_sub(self.asked_at) >= idle_timeout
-    }
-
-    /// Notes the partition's end (its high watermark), asked at `now`.
-    pub fn end_is(&mut self, high_watermark: i64, now: u64) {
-        self.asked_at = now;
-        self.drained = high_watermark <= self.next_offset;
+    /// Notes that a read reached the end of the partition: until the next message, it has
+    /// nothing waiting.
+    pub fn reached_end(&mut self) {
+        self.drained = true;
     }
 
     /// Whether it no longer holds event time back: read to its end and quiet for
@@ -156,21 +145,18 @@ mod tests {
         );
         // `a` is quiet, but not read to its end: it still holds event time back.
         let later = NOW + 5_000;
-        assert!(a.should_ask_end(later, 2_000));
-        a.end_is(5, later);
-        assert_eq!(
-            watermark(&[a.clone(), b.clone()], lateness, 2_000, later),
-            NOW - 70_000
-        );
+        let both = |a: &Partition, b: &Partition| {
+            watermark(&[a.clone(), b.clone()], lateness, 2_000, later)
+        };
+        assert_eq!(both(&a, &b), NOW - 70_000);
         // Read to its end, it stops holding; when both are, the clock leads.
-        a.end_is(1, later);
-        assert!(!a.should_ask_end(later, 2_000));
-        assert_eq!(
-            watermark(&[a.clone(), b.clone()], lateness, 2_000, later),
-            NOW - 40_000
-        );
-        b.end_is(1, later);
-        assert_eq!(watermark(&[a, b], lateness, 2_000, later), later - lateness);
+        a.reached_end();
+        assert_eq!(both(&a, &b), NOW - 40_000);
+        b.reached_end();
+        assert_eq!(both(&a, &b), later - lateness);
+        // A new message: busy again.
+        a.consumed(1, later);
+        assert_eq!(both(&a, &b), NOW - 70_000);
         assert_eq!(watermark(&[], lateness, 2_000, later), later - lateness);
     }
 

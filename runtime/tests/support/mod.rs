@@ -34,3 +34,26 @@ impl Drop for Running {
         }
     }
 }
+
+pub mod kafka;
+
+/// Sends `signal` (such as `-INT`) to a process.
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Waits up to `limit` for `ready`, panicking with `what` when it does not come.
+pub fn wait_for(limit: std::time::Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {limit:?} for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -164,7 +164,7 @@ impl Source for FileSource {
             return Ok(Poll::Finished { end });
         }
         if at_end {
-            self.lines.end_is(self.number, now);
+            self.lines.reached_end();
         }
         let lines = std::slice::from_ref(&self.lines);
         self.watermark =

@@ -130,7 +130,12 @@ impl ClientContext for Logged {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!("kafka: {error}: {reason}");
+        // The end of a partition is news for the source, which reads it from the poll.
+        if !matches!(error, KafkaError::PartitionEOF(_))
+            && error.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        {
+            tracing::warn!("kafka: {error}: {reason}");
+        }
     }
 }
 

@@ -24,6 +24,7 @@ use anyhow::{Context as _, bail};
 use pipe_dataflow::SourceRecord;
 use pipe_dsl::plan::{KafkaSource as KafkaSettings, Start};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -85,6 +86,7 @@ impl KafkaSource {
             ("auto.offset.reset", "earliest"),
             ("client.id", &format!("pipe-{name}-{}", context.worker)),
             ("queued.max.messages.kbytes", "65536"),
+            ("enable.partition.eof", "true"),
         ]);
         let consumer: BaseConsumer<Logged> = client.create(
             &consumer_config,
@@ -182,27 +184,6 @@ impl KafkaSource {
             failing: false,
         })
     }
-
-    /// Asks the broker for the end of partitions that have gone quiet.
-    fn ask_ends(&mut self, now: u64) {
-        for partition in &mut self.intake.partitions {
-            if !partition.should_ask_end(now, self.idle_timeout) {
-                continue;
-            }
-            match self.consumer.fetch_watermarks(
-                &self.intake.topic,
-                partition.id,
-                Duration::from_secs(1),
-            ) {
-                Ok((_, high)) => partition.end_is(high, now),
-                Err(error) => tracing::debug!(
-                    "cannot read the end of `{}`/{}: {error}",
-                    self.intake.topic,
-                    partition.id
-                ),
-            }
-        }
-    }
 }
 
 /// What a worker does with the messages of its partitions.
@@ -267,6 +248,12 @@ impl Source for KafkaSource {
                     messages += 1;
                     self.intake.take(&message, now, out);
                 }
+                // Reported once each time a read reaches the end of a partition.
+                Some(Err(KafkaError::PartitionEOF(id))) => {
+                    if let Some(&at) = self.intake.index.get(&id) {
+                        self.intake.partitions[at].reached_end();
+                    }
+                }
                 Some(Err(error)) => {
                     if !std::mem::replace(&mut self.failing, true) {
                         tracing::warn!(source = %self.name, "kafka: {error}");
@@ -278,7 +265,6 @@ impl Source for KafkaSource {
         if messages > 0 {
             self.failing = false;
         }
-        self.ask_ends(now);
         let intake = &mut self.intake;
         intake.watermark = watermark(&intake.partitions, intake.lateness, self.idle_timeout, now)
             .max(intake.watermark);
