@@ -7,6 +7,7 @@ mod feed_loop;
 mod feeds;
 mod graph;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
@@ -15,7 +16,7 @@ use pipe_dsl::Plan;
 use timely::communication::Config as CommunicationConfig;
 
 use crate::sinks::{Console, Failure, fail};
-use crate::sources::Shared;
+use crate::sources::{Opener, Shared};
 
 /// How the processes of a cluster find each other.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub struct RunOptions {
     pub console: Console,
     /// Watches the run, for benchmarks.
     pub observer: Option<Arc<dyn Observer>>,
+    /// Sources the program running the pipeline provides itself, by name: its `external`
+    /// sources, or others it replaces.
+    pub sources: BTreeMap<String, Opener>,
 }
 
 /// Figures the status line and the summary show that the dataflow does not know.

@@ -43,6 +43,7 @@ pub fn source(kind: &str, s: &Settings) -> Option<SourceConnector> {
             dead_letter: s.text("dead_letter"),
             idle_timeout: s.duration("idle_timeout").expect(CHECKED),
         }),
+        "external" => SourceConnector::External,
         _ => return None,
     })
 }

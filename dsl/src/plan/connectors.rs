@@ -12,8 +12,10 @@ pub enum SourceConnector {
     Generator(GeneratorSource),
     /// A Kafka topic.
     Kafka(KafkaSource),
-    /// A file of JSON lines.
+    /// A file of samples, one message per line.
     File(FileSource),
+    /// Samples the program running the pipeline provides.
+    External,
 }
 
 /// A simulated fleet of `hosts` × `metrics` series.

@@ -107,6 +107,9 @@ fn source_node(plan: &Plan, source: &Source) -> Node {
             .detail(dead_letter)
             .detail(format!("a partition read to its end stops holding event time after {} idle", kafka.idle_timeout))
         }
+        SourceConnector::External => {
+            node.detail("external: records from the program that runs the pipeline")
+        }
         SourceConnector::File(file) => {
             let reading = if file.follow {
                 "followed as it grows"

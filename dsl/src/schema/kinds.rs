@@ -243,6 +243,13 @@ pub static SOURCES: &[KindSpec] = &[
         ],
         accepts: &[],
     },
+    KindSpec {
+        block: BlockKind::Source,
+        name: "external",
+        doc: "Samples a program that runs the pipeline itself provides, through the `Source` trait of `pipe_runtime` (see `examples/custom_source.rs`). `pipectl` cannot run it.",
+        properties: &[SERIES_TTL, LABELS, lateness("0s"), STEP],
+        accepts: &[],
+    },
 ];
 
 /// The kinds of `sink` blocks.

@@ -133,6 +133,7 @@ pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
         stop,
         console: Console::stdout(None),
         observer: Some(Arc::clone(&delays) as Arc<dyn Observer>),
+        sources: Default::default(),
     };
     if let Err(error) = pipeline::run(
         plan,

@@ -54,6 +54,7 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
         stop: Arc::clone(&stop),
         console: Console::stdout(status.bar()),
         observer: None,
+        sources: Default::default(),
     };
     let result = pipeline::run(plan, Arc::clone(&telemetry), Arc::clone(&progress), options);
     status.finish();

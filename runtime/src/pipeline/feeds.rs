@@ -42,9 +42,13 @@ pub fn open(
                 run_for: options.run_for,
                 shared: progress.sources.clone(),
             };
+            let opened = match options.sources.get(&source.name) {
+                Some(open) => open(&context),
+                None => sources::open(&context),
+            };
             Ok(Feed {
                 name: source.name.clone(),
-                source: sources::open(&context)?,
+                source: opened?,
                 input: None,
                 batch: Vec::new(),
             })

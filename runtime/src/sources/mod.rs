@@ -139,11 +139,18 @@ pub struct Shared {
     limits: Mutex<HashMap<String, SeriesLimit>>,
 }
 
+/// Opens a program's own source on each worker: see [`RunOptions::sources`](crate::pipeline::RunOptions).
+pub type Opener = Arc<dyn Fn(&Context) -> anyhow::Result<Box<dyn Source>> + Send + Sync>;
+
 /// Opens this worker's share of a source: the one place that maps kinds to connectors.
 pub fn open(context: &Context) -> anyhow::Result<Box<dyn Source>> {
     Ok(match &context.source.connector {
         SourceConnector::Generator(config) => Box::new(generator::Generator::open(config, context)),
         SourceConnector::Kafka(config) => Box::new(kafka::KafkaSource::open(config, context)?),
         SourceConnector::File(config) => Box::new(file::FileSource::open(config, context)?),
+        SourceConnector::External => anyhow::bail!(
+            "source `{}` is external: the program that runs the pipeline provides it (RunOptions::sources); pipectl cannot",
+            context.source.name
+        ),
     })
 }
