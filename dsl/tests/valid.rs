@@ -22,7 +22,7 @@ fn plan_of(source: &str) -> Plan {
 
 #[test]
 fn the_normative_examples_are_formatted_as_written() {
-    for name in ["quickstart.pipe", "metrics.pipe"] {
+    for name in ["quickstart.pipe", "kafka.pipe", "metrics.pipe"] {
         let text = pipeline(name);
         assert_eq!(format(&text).unwrap(), text, "{name} changes under fmt");
     }
@@ -176,7 +176,7 @@ fn production_plan_reads_kafka_and_writes_three_stores() {
 
 #[test]
 fn plans_round_trip_through_json() {
-    for name in ["quickstart.pipe", "metrics.pipe"] {
+    for name in ["quickstart.pipe", "kafka.pipe", "metrics.pipe"] {
         let plan = plan_of(&pipeline(name));
         let json = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
@@ -185,7 +185,7 @@ fn plans_round_trip_through_json() {
 
 #[test]
 fn plan_trees_are_as_snapshotted() {
-    for name in ["quickstart.pipe", "metrics.pipe"] {
+    for name in ["quickstart.pipe", "kafka.pipe", "metrics.pipe"] {
         let plan = plan_of(&pipeline(name));
         insta::assert_snapshot!(name, explain(&plan, name));
     }

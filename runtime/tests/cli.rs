@@ -32,15 +32,17 @@ fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
 }
 
 #[test]
-fn validate_accepts_both_example_pipelines() {
+fn validate_accepts_the_example_pipelines() {
     let output = pipectl(&[
         "validate",
         &pipeline("quickstart.pipe"),
+        &pipeline("kafka.pipe"),
         &pipeline("metrics.pipe"),
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     assert!(stdout.contains("quickstart.pipe (1 source, 2 rollups, 3 alert rules, 2 sinks)"));
+    assert!(stdout.contains("kafka.pipe (1 source, 2 rollups, 2 alert rules, 4 sinks)"));
     assert!(stdout.contains("metrics.pipe (1 source, 2 rollups, 0 alert rules, 4 sinks)"));
     assert!(text(&output.stderr).contains("warning[W0001]: nothing reads the rollup `metrics_1h`"));
 }

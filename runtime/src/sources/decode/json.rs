@@ -89,7 +89,17 @@ fn fields(message: &[u8]) -> Result<Fields<'_>, Reason> {
 }
 
 /// The series key and the reading of a message.
+#[inline]
 pub fn read(message: &[u8]) -> Result<(StatedKey, Reading), Reason> {
+    if let Some(common) = super::json_fast::read(message) {
+        let key = StatedKey::of(&[&message[common.metric], &message[common.labels]]);
+        return Ok((key, common.reading));
+    }
+    read_any(message)
+}
+
+/// [`read`] for a message of any shape, saying what is wrong with a bad one.
+fn read_any(message: &[u8]) -> Result<(StatedKey, Reading), Reason> {
     let fields = fields(message)?;
     let (Some(metric), Some(timestamp), Some(value)) =
         (fields.metric, fields.timestamp, fields.value)
@@ -255,5 +265,76 @@ mod tests {
                 .ts,
             1_700_000_000_000
         );
+    }
+
+    /// Pieces of messages: good ones in various layouts, and every way to spoil them.
+    fn message() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let name = prop::sample::select(vec!["cpu", "mem_used", "9bad", "a\\u0062", "é", "x y"]);
+        let ts = prop::sample::select(vec!["1700000000000", "1.7e12", "-5", "\"1\"", "0", "1e400"]);
+        let value = prop::sample::select(vec![
+            "42.5", "-0", "1e999", "\"NaN\"", "01", "7", "1.", "2E-3",
+        ]);
+        let labels = prop::sample::select(vec![
+            r#"{"host":"h1","region":"eu"}"#,
+            r#"{}"#,
+            r#"{ "host" : "h\"1" }"#,
+            r#"{"n":5}"#,
+            r#"[]"#,
+            r#"{"host":"h1",}"#,
+        ]);
+        let space = prop::sample::select(vec!["", " ", "\n\t"]);
+        let order = prop::sample::select(vec![0usize, 1, 2, 3]);
+        let spoil = prop::sample::select(vec!["", "trailing", "cut", "dup", "extra", "nolabels"]);
+        (name, ts, value, labels, space, order, spoil).prop_map(
+            |(name, ts, value, labels, space, order, spoil)| {
+                let mut fields = vec![
+                    format!("\"metric_name\":{space}\"{name}\""),
+                    format!("\"timestamp\"{space}:{ts}"),
+                    format!("\"value\":{value}"),
+                    format!("\"labels\":{labels}"),
+                ];
+                fields.rotate_left(order);
+                match spoil {
+                    "dup" => fields.push("\"value\":1".into()),
+                    "extra" => fields.push("\"extra\":[1,{\"a\":null}]".into()),
+                    "nolabels" => fields.retain(|f| !f.starts_with("\"labels")),
+                    _ => {}
+                }
+                let mut text = format!("{space}{{{}}}{space}", fields.join(&format!(",{space}")));
+                match spoil {
+                    "trailing" => text.push_str(" x"),
+                    "cut" => text.truncate(text.len() / 2),
+                    _ => {}
+                }
+                text
+            },
+        )
+    }
+
+    proptest::proptest! {
+        /// The one-pass reader answers only for messages the general reader reads alike.
+        #[test]
+        fn the_fast_path_agrees_with_the_general_reader(text in message()) {
+            if let Some(common) = crate::sources::decode::json_fast::read(text.as_bytes()) {
+                let bytes = text.as_bytes();
+                let key = StatedKey::of(&[&bytes[common.metric], &bytes[common.labels]]);
+                proptest::prop_assert_eq!(read_any(bytes), Ok((key, common.reading)), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_shape_takes_the_fast_path() {
+        for text in [
+            GOOD,
+            r#" { "value" : 1 , "labels" : { } , "metric_name" : "a" , "timestamp" : 5 } "#,
+            r#"{"metric_name":"a","timestamp":5,"value":-1.5e-3}"#,
+        ] {
+            assert!(
+                crate::sources::decode::json_fast::read(text.as_bytes()).is_some(),
+                "{text}"
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ mod dead_letters;
 mod dictionary;
 mod influx;
 mod json;
+mod json_fast;
 
 pub use dead_letters::{DeadLetters, Destination};
 pub use dictionary::{Dictionary, SeriesLimit};
