@@ -5,8 +5,9 @@
 //! Sinks that write to a store run on every worker for the records that worker holds: stores
 //! take parallel writers, and exactness comes from idempotent keys, not from order. Console and
 //! file sinks have one writer, on worker 0, which receives every record, waits until event time
-//! has passed it and writes each time's records sorted, so that their output does not depend on
-//! the number of workers.
+//! has passed it and writes each time's records in a fixed order (windows by group id,
+//! transitions by rule and group, samples by time and series), so that their output does not
+//! depend on the number of workers.
 //!
 //! Every sink says up to which event time its output is durable ([`Sink::unacknowledged`]);
 //! the operator that runs it holds back its own progress until then ([`operator`]), so a probe
@@ -216,8 +217,13 @@ fn order_transitions(a: &Transition, b: &Transition) -> Ordering {
     (a.at, &a.rule, &a.group, a.kind).cmp(&(b.at, &b.rule, &b.group, b.kind))
 }
 
+/// By end, then group id (a stable hash of the labels), then labels where two ids are equal:
+/// comparing the labels themselves, string by string, was a tenth of a worker's time when a
+/// minute's 100,000 windows were sorted.
 fn order_windows(a: &WindowResult, b: &WindowResult) -> Ordering {
-    (a.end, &a.labels).cmp(&(b.end, &b.labels))
+    (a.end, a.group)
+        .cmp(&(b.end, b.group))
+        .then_with(|| a.labels.cmp(&b.labels))
 }
 
 /// Series labels before samples, samples in time order.
