@@ -1,10 +1,12 @@
 //! The file sink: a stream as JSON lines appended to a file (`writer.rs`), one object per
 //! sample, closed window or alert transition, each event time's records sorted.
 //!
-//! When the sources resume after a restart (Kafka), the file's progress is recorded beside it
-//! (`progress.rs`) at most every [`FLUSH_EVERY`], and a batch is acknowledged only once
-//! recorded, so that every record is in the file exactly once across restarts. Otherwise each
-//! batch is flushed as it is written, as a log is.
+//! When the sources can resume after a restart (Kafka), the file's progress is recorded beside
+//! it (`progress.rs`) at most every [`FLUSH_EVERY`], and a batch is acknowledged only once
+//! recorded; a run continues the file from its recorded progress (even a run whose sources had
+//! committed nothing yet, killed before its first commit), so that every record is in the file
+//! exactly once across restarts. To start a file over, delete it with its `.progress`. Without
+//! resumable sources each batch is flushed as it is written, as a log is.
 
 mod progress;
 mod writer;
@@ -45,12 +47,19 @@ pub fn open(
     })?;
     let mut lines = JsonLines::new(PathBuf::from(path));
     let mut skip_before = 0;
-    if context.resumable
-        && context.resumed.is_some()
-        && let Some(progress) = Progress::read(lines.path())
-    {
-        lines.truncate_to(progress.bytes);
-        skip_before = progress.through;
+    // Worker 0 writes the file (one writer); the other workers' instances never touch it.
+    if context.resumable && context.worker == 0 {
+        match Progress::read(lines.path()) {
+            Some(progress) => {
+                lines.truncate_to(progress.bytes);
+                skip_before = progress.through;
+            }
+            // Recorded before anything is written: a run killed after its first write but
+            // before recording it then cuts that write too.
+            None => Progress::starting(lines.path()).with_context(|| {
+                format!("sink `{name}`: cannot record the progress of its file")
+            })?,
+        }
     }
     Ok(FileSink {
         lines,
@@ -134,7 +143,7 @@ mod tests {
         }
     }
 
-    fn sink(path: &std::path::Path, resumable: bool, resumed: Option<u64>) -> FileSink {
+    fn sink(path: &std::path::Path, resumable: bool) -> FileSink {
         let settings = FileSettings {
             path: pipe_dsl::plan::Text::Literal(path.display().to_string()),
         };
@@ -143,7 +152,7 @@ mod tests {
             worker: 0,
             console: &console,
             resumable,
-            resumed,
+            resumed: None,
         };
         open("out", &settings, &context).unwrap()
     }
@@ -157,7 +166,13 @@ mod tests {
     fn a_restart_cuts_what_was_not_recorded_and_writes_nothing_twice() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out/alerts.jsonl");
-        let mut first = sink(&path, true, None);
+        let mut first = sink(&path, true);
+        write(&mut first, 10);
+        first.lines.flush(false).unwrap();
+        drop(first);
+        // Killed after its first write reached the file, before that write was recorded: the
+        // next run cuts it and writes it again.
+        let mut first = sink(&path, true);
         write(&mut first, 10);
         assert_eq!(first.unacknowledged(), Some(10), "not recorded yet");
         first.record_progress().unwrap();
@@ -171,14 +186,15 @@ mod tests {
             2,
             "time 20 reached the file, not its progress"
         );
-        // The restart replays from before 10: 10 is skipped, 20 is cut and written again.
-        let mut second = sink(&path, true, Some(5));
+        // The restart replays from before 10 (here from the start: killed before a commit): 10 is
+        // skipped, 20 is cut and written again.
+        let mut second = sink(&path, true);
         write(&mut second, 10);
         write(&mut second, 20);
         second.record_progress().unwrap();
         assert_eq!(lines(&path), 2);
         // A run that does not resume appends and records nothing.
-        let mut third = sink(&path, false, None);
+        let mut third = sink(&path, false);
         write(&mut third, 10);
         assert_eq!(third.unacknowledged(), None);
         assert_eq!(lines(&path), 3);

@@ -31,6 +31,16 @@ impl Progress {
         serde_json::from_str(&text).ok()
     }
 
+    /// Records that nothing is written yet beyond what the file at `path` holds now (nothing,
+    /// when it does not exist).
+    pub fn starting(path: &Path) -> std::io::Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let bytes = std::fs::metadata(path).map_or(0, |file| file.len());
+        Progress { through: 0, bytes }.write(path)
+    }
+
     /// Records this progress of the file at `path`: written aside, then renamed over the
     /// last, so that it is never half written.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
