@@ -277,11 +277,6 @@ impl Evaluator {
     pub fn firing(&self) -> usize {
         self.machines.values().map(Machine::firing).sum()
     }
-
-    /// Groups whose labels are kept, over every rule.
-    pub fn groups(&self) -> usize {
-        self.labels.values().map(|labels| labels.len()).sum()
-    }
 }
 
 /// Forgets a rule's groups without samples since `horizon`: their labels and what its `absent`

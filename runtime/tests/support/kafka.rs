@@ -237,12 +237,24 @@ pub fn assert_same_lines(what: &str, written: Vec<String>, expected: Vec<String>
     if written == expected {
         return;
     }
+    let twice: Vec<&String> = written
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| &w[0])
+        .collect();
     let missing: Vec<&String> = expected.iter().filter(|l| !written.contains(l)).collect();
     let extra: Vec<&String> = written.iter().filter(|l| !expected.contains(l)).collect();
     panic!(
-        "{what}: {} lines written, {} expected; {} missing, such as\n{}\n{} not expected, such as\n{}",
+        "{what}: {} lines written, {} expected; {} twice, such as\n{}\n{} missing, such as\n{}\n{} not expected, such as\n{}",
         written.len(),
         expected.len(),
+        twice.len(),
+        twice
+            .iter()
+            .take(2)
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         missing.len(),
         missing
             .iter()

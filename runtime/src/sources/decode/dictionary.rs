@@ -11,7 +11,9 @@ use pipe_dataflow::series::{IdMap, Labels, Place, SeriesId};
 use pipe_dataflow::{Sample, SourceRecord};
 use smallvec::SmallVec;
 
-use super::{Reading, Reason, StatedLabels, is_label_name, is_metric_name};
+use pipe_dsl::plan::is_label_name;
+
+use super::{Reading, Reason, StatedLabels, is_metric_name};
 
 /// A 128-bit hash of a series as a message states it (metric name and raw label bytes): two
 /// messages that write a series alike have the same key, without their labels being parsed.

@@ -304,7 +304,12 @@ mod tests {
                 let mut text = format!("{space}{{{}}}{space}", fields.join(&format!(",{space}")));
                 match spoil {
                     "trailing" => text.push_str(" x"),
-                    "cut" => text.truncate(text.len() / 2),
+                    "cut" => {
+                        let half = (0..=text.len() / 2)
+                            .rev()
+                            .find(|&at| text.is_char_boundary(at));
+                        text.truncate(half.unwrap_or(0));
+                    }
                     _ => {}
                 }
                 text
