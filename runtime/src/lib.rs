@@ -1,6 +1,7 @@
 //! Everything that touches the world: the sources that feed the dataflow, the sinks it writes
 //! to, the workers that run it, the terminal, and the `pipectl` binary.
 
+mod append;
 pub mod cli;
 pub mod loadgen;
 pub mod pipeline;

@@ -34,9 +34,7 @@ impl Progress {
     /// Records that nothing is written yet beyond what the file at `path` holds now (nothing,
     /// when it does not exist).
     pub fn starting(path: &Path) -> std::io::Result<()> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
+        crate::append::create_parent(path)?;
         let bytes = std::fs::metadata(path).map_or(0, |file| file.len());
         Progress { through: 0, bytes }.write(path)
     }

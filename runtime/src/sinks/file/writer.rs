@@ -1,6 +1,6 @@
 //! JSON lines appended to a file, one object per sample, closed window or alert transition.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -75,13 +75,7 @@ impl JsonLines {
     }
 
     fn open(&mut self) -> std::io::Result<BufWriter<File>> {
-        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        let file = crate::append::open(&self.path)?;
         let length = file.metadata()?.len();
         self.bytes = match self.truncate_to.take() {
             Some(bytes) if bytes < length => {

@@ -126,6 +126,8 @@ pub struct Dictionary {
     /// order every interval, so this spares most lookups in the map, each a cache miss once
     /// the series are many.
     guess: usize,
+    /// The watermark at which quiet series were last forgotten.
+    swept_at: u64,
 }
 
 impl Dictionary {
@@ -145,6 +147,7 @@ impl Dictionary {
             entries: Vec::new(),
             free: Vec::new(),
             guess: 0,
+            swept_at: 0,
         }
     }
 
@@ -225,11 +228,13 @@ impl Dictionary {
         Ok(at)
     }
 
-    /// Forgets the series without samples since `ttl` before `watermark`.
+    /// Forgets the series without samples since `ttl` before `watermark`, at most once every
+    /// quarter of the ttl: sources call it as their watermark moves.
     pub fn forget_quiet(&mut self, watermark: u64) {
-        let Some(ttl) = self.ttl else {
+        let Some(ttl) = self.ttl.filter(|ttl| watermark >= self.swept_at + ttl / 4) else {
             return;
         };
+        self.swept_at = watermark;
         let horizon = watermark.saturating_sub(ttl);
         let mut forgotten = 0;
         for (at, entry) in self.entries.iter_mut().enumerate() {

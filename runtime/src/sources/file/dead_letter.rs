@@ -1,7 +1,7 @@
 //! A file of refused lines: one JSON object per line, `{"reason": …, "origin": "path:line",
 //! "message": …}`, the message as it was (invalid UTF-8 replaced).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -29,14 +29,7 @@ impl Destination for DeadLetterFile {
         origin: &str,
     ) -> anyhow::Result<()> {
         if self.out.is_none() {
-            if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
-            self.out = Some(BufWriter::new(file));
+            self.out = Some(BufWriter::new(crate::append::open(&self.path)?));
         }
         let out = self.out.as_mut().expect("opened above");
         let line = serde_json::json!({

@@ -36,9 +36,7 @@ pub struct FileSource {
     follow: bool,
     lateness: u64,
     idle_timeout: u64,
-    series_ttl: Option<u64>,
     watermark: u64,
-    forgot_at: u64,
     newest: Option<u64>,
 }
 
@@ -84,9 +82,7 @@ impl FileSource {
             follow: settings.follow,
             lateness: context.source.lateness.millis(),
             idle_timeout: settings.idle_timeout.millis(),
-            series_ttl: context.source.series_ttl.map(|ttl| ttl.millis()),
             watermark: 0,
-            forgot_at: 0,
             newest: None,
         })
     }
@@ -169,12 +165,7 @@ impl Source for FileSource {
         let lines = std::slice::from_ref(&self.lines);
         self.watermark =
             watermark(lines, self.lateness, self.idle_timeout, now).max(self.watermark);
-        if let Some(ttl) = self.series_ttl
-            && self.watermark >= self.forgot_at + ttl / 4
-        {
-            self.forgot_at = self.watermark;
-            self.decoder.dictionary().forget_quiet(self.watermark);
-        }
+        self.decoder.dictionary().forget_quiet(self.watermark);
         Ok(if at_end {
             self.dead_letters.flush()?;
             Poll::Waiting {

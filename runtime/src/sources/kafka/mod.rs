@@ -53,9 +53,6 @@ pub struct KafkaSource {
     consumer: BaseConsumer<Logged>,
     intake: Intake,
     idle_timeout: u64,
-    series_ttl: Option<u64>,
-    /// The watermark at which quiet series were last forgotten.
-    forgot_at: u64,
     committer: Option<Committer>,
     committed_at: Instant,
     /// The positions last handed to the committer, and those not yet handed.
@@ -174,8 +171,6 @@ impl KafkaSource {
                 watermark: 0,
             },
             idle_timeout: settings.idle_timeout.millis(),
-            series_ttl: context.source.series_ttl.map(|ttl| ttl.millis()),
-            forgot_at: 0,
             committer,
             committed_at: Instant::now(),
             committed: Vec::new(),
@@ -268,12 +263,7 @@ impl Source for KafkaSource {
         let intake = &mut self.intake;
         intake.watermark = watermark(&intake.partitions, intake.lateness, self.idle_timeout, now)
             .max(intake.watermark);
-        if let Some(ttl) = self.series_ttl
-            && intake.watermark >= self.forgot_at + ttl / 4
-        {
-            self.forgot_at = intake.watermark;
-            intake.decoder.dictionary().forget_quiet(intake.watermark);
-        }
+        intake.decoder.dictionary().forget_quiet(intake.watermark);
         let watermark = intake.watermark;
         Ok(if messages > 0 {
             Poll::Ready { watermark }
