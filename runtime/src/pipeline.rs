@@ -3,6 +3,7 @@
 //! it until the sources end or the operator stops the run (`feed_loop.rs`). Nothing here names
 //! a connector kind: sources and sinks are opened through their traits.
 
+mod backpressure;
 mod feed_loop;
 mod feeds;
 mod graph;

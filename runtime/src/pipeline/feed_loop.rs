@@ -10,6 +10,7 @@ use pipe_dataflow::rules::{RuleRecord, rule_record};
 use pipe_dsl::Plan;
 use timely::dataflow::ProbeHandle;
 
+use super::backpressure::Backpressure;
 use super::feeds::{self, Feed};
 use super::graph::Graph;
 use super::{Ending, Observer, Progress, RunOptions};
@@ -36,14 +37,8 @@ pub fn run(
         }
     }
     let mut durability = Durability::new(feeds::resumed(&feeds));
-    // Backpressure: no source produces while the outputs trail it by two steps.
-    let lag_limit = plan
-        .sources
-        .iter()
-        .map(|s| s.step.millis())
-        .max()
-        .unwrap_or(15_000)
-        * 2;
+    let longest_step = plan.sources.iter().map(|s| s.step.millis()).max();
+    let mut backpressure = Backpressure::new(longest_step.unwrap_or(15_000));
     loop {
         let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         if options.stop.load(Ordering::Relaxed) || failed {
@@ -54,7 +49,7 @@ pub fn run(
             break;
         };
         durability.hand(&mut feeds, &probe, plan);
-        if probe.less_than(&slowest.saturating_sub(lag_limit)) {
+        if backpressure.holds_back(slowest, durable_frontier(&probe).unwrap_or(u64::MAX)) {
             worker.step();
             continue;
         }
@@ -73,6 +68,7 @@ pub fn run(
                 }
             };
             if !feed.batch.is_empty() {
+                backpressure.sent(feed.batch.len());
                 input.send_batch(&mut feed.batch);
                 feed.batch.clear();
                 produced = true;
@@ -101,6 +97,7 @@ pub fn run(
             }
         }
         if let Some(slowest) = slowest_input(&feeds) {
+            backpressure.advanced(slowest);
             advance_rules(&mut rules, slowest);
             if index == 0 {
                 progress.watermark.store(slowest, Ordering::Relaxed);
@@ -121,6 +118,11 @@ pub fn run(
         }
     }
     Ending::Finished
+}
+
+/// The time before which every output is durable; `None` once every output ended.
+fn durable_frontier(probe: &ProbeHandle<u64>) -> Option<u64> {
+    probe.with_frontier(|frontier| frontier.iter().min().copied())
 }
 
 /// The earliest input time of the sources still open.
@@ -166,7 +168,7 @@ impl Durability {
 
     /// Tells every source the durable frontier, when it has moved.
     fn hand(&mut self, feeds: &mut [Feed], probe: &ProbeHandle<u64>, plan: &Plan) {
-        let Some(frontier) = probe.with_frontier(|frontier| frontier.iter().min().copied()) else {
+        let Some(frontier) = durable_frontier(probe) else {
             return;
         };
         let frontier = frontier.max(self.resumed.unwrap_or(0));

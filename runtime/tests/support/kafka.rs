@@ -12,7 +12,7 @@ use pipe_dataflow::harness::{Script, run};
 use pipe_dataflow::series::Labels;
 use pipe_dsl::Plan;
 use pipe_runtime::sinks::Record;
-use pipe_runtime::sinks::json::to_json;
+use pipe_runtime::sinks::json::Json;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -197,7 +197,9 @@ pub fn harness_lines(
             let lines = windows
                 .iter()
                 .filter(|window| window.end <= until)
-                .map(|window| to_json(&Record::Window { rollup, window }).to_string())
+                .map(|window| {
+                    serde_json::to_string(&Json(&Record::Window { rollup, window })).unwrap()
+                })
                 .collect();
             (name, lines)
         })

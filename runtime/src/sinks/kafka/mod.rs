@@ -15,7 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::json::to_json;
+use super::json::Json;
 use super::{Record, Sink, SinkContext};
 use crate::sources::kafka::config::{KafkaClient, Logged};
 
@@ -108,7 +108,7 @@ impl Sink for KafkaSink {
     fn write(&mut self, time: u64, records: &[Record<'_>]) -> anyhow::Result<()> {
         *self.waiting().entry(time).or_default() += records.len();
         for record in records {
-            let payload = serde_json::to_vec(&to_json(record))?;
+            let payload = serde_json::to_vec(&Json(record))?;
             let key = key(record);
             let mut message = BaseRecord::with_opaque_to(&self.topic, time as usize)
                 .payload(&payload)
