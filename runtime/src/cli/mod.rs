@@ -307,10 +307,11 @@ fn read_addresses(text: &str) -> Result<Vec<String>, String> {
     Ok(listed)
 }
 
-/// Logs to standard error; `RUST_LOG` sets the level (`info` by default).
+/// Logs to standard error; `RUST_LOG` sets the level (`info` by default, without the notices
+/// PostgreSQL sends for every `IF NOT EXISTS` that found its table).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -34,6 +34,7 @@ impl Serialize for Json<'_, '_> {
                 labels,
                 ts,
                 value,
+                ..
             } => vec![
                 ("stream", Field::Text(stream)),
                 ("timestamp", Field::Time(*ts)),
@@ -124,6 +125,7 @@ mod tests {
         let labels = Labels::new([("metric_name", "cpu"), ("host", "a\"b")]);
         let record = Record::Sample {
             stream: "metrics",
+            series: pipe_dataflow::series::SeriesId(7),
             labels: &labels,
             ts: 1_767_225_600_000,
             value: f64::NAN,

@@ -1,4 +1,5 @@
-//! Sinks: where streams go. A connector is a folder here (`console/`, `file/`, `kafka/`), each
+//! Sinks: where streams go. A connector is a folder here (`console/`, `file/`, `kafka/`,
+//! `timescale/`), each
 //! with its settings taken from the plan, its writer and its tests; [`open`] is the one place
 //! that knows the kinds.
 //!
@@ -19,6 +20,7 @@ pub mod json;
 mod kafka;
 mod operator;
 mod records;
+pub mod timescale;
 
 pub use console::Console;
 pub use records::{Record, SeriesNames};
@@ -91,11 +93,13 @@ pub fn open(
             Writers::Every,
             Box::new(kafka::KafkaSink::open(name, settings, context)?),
         ),
-        SinkConnector::Timescale(_)
-        | SinkConnector::ClickHouse(_)
-        | SinkConnector::Alertmanager(_) => {
+        SinkConnector::Timescale(settings) => (
+            Writers::Every,
+            Box::new(timescale::TimescaleSink::open(name, settings, context)?),
+        ),
+        SinkConnector::ClickHouse(_) | SinkConnector::Alertmanager(_) => {
             anyhow::bail!(
-                "sink `{name}` writes to {}, which this version of pipectl cannot run yet; `pipectl run` supports console, file and kafka sinks",
+                "sink `{name}` writes to {}, which this version of pipectl cannot run yet; `pipectl run` supports console, file, kafka and timescale sinks",
                 kind_name(&sink.connector)
             )
         }
@@ -193,6 +197,7 @@ pub fn attach<'s>(
                         .filter_map(|s| {
                             Some(Record::Sample {
                                 stream: &stream,
+                                series: s.series,
                                 labels: names.get(s.series)?,
                                 ts: s.ts,
                                 value: s.value,

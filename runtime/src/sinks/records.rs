@@ -13,6 +13,8 @@ pub enum Record<'a> {
     Sample {
         /// The source's name.
         stream: &'a str,
+        /// The series, which stores key raw rows by.
+        series: SeriesId,
         /// Labels, `metric_name` included.
         labels: &'a Labels,
         /// Event time.

@@ -94,6 +94,7 @@ impl Console {
                 labels,
                 ts,
                 value,
+                ..
             } => {
                 format!(
                     "{}  {}  {labels}  {}",
