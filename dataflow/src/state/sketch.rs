@@ -534,6 +534,39 @@ impl Sketch {
         })
     }
 
+    /// The values the sketch answers from, ascending, each with how many values it stands for:
+    /// the exact values, or each occupied bucket's value (within the sketch's relative error of
+    /// every value counted in it). Stores write this, so that a quantile over any set of
+    /// windows is a weighted quantile of their points (ClickHouse's `quantileExactWeighted`).
+    pub fn points(&self) -> Vec<(f64, u64)> {
+        let mut points: Vec<(f64, u64)> = match self {
+            Sketch::Exact(values) => values.iter().map(|&v| (v, 1)).collect(),
+            Sketch::Buckets(buckets) => {
+                let mut flushed = buckets.as_ref().clone();
+                flushed.flush();
+                let negative = flushed
+                    .negative
+                    .occupied()
+                    .map(|(index, count)| (-value_of(index), count as u64));
+                let zeros = (flushed.zeros > 0).then_some((0.0, flushed.zeros));
+                let positive = flushed
+                    .positive
+                    .occupied()
+                    .map(|(index, count)| (value_of(index), count as u64));
+                negative.chain(zeros).chain(positive).collect()
+            }
+        };
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 += next.1;
+            }
+            same
+        });
+        points
+    }
+
     /// Heap bytes used, for the state-size figures of `pipectl bench`.
     pub fn heap_bytes(&self) -> usize {
         match self {
@@ -550,6 +583,34 @@ impl Sketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_weigh_to_the_same_quantiles_as_the_sketch() {
+        let mut exact = Sketch::default();
+        for v in [3.0, 1.0, 3.0, 2.0] {
+            exact.insert(v);
+        }
+        assert_eq!(exact.points(), [(1.0, 1), (2.0, 1), (3.0, 2)]);
+        let mut buckets = Sketch::default();
+        for i in 0..1_000 {
+            buckets.insert(f64::from(i % 100) - 20.0);
+        }
+        let points = buckets.points();
+        assert_eq!(points.iter().map(|p| p.1).sum::<u64>(), 1_000);
+        for q in [0.0, 0.5, 0.95, 0.99, 1.0] {
+            let rank = (q * 999.0_f64).floor() as u64;
+            let mut seen = 0;
+            let weighted = points
+                .iter()
+                .find(|p| {
+                    seen += p.1;
+                    seen > rank
+                })
+                .unwrap()
+                .0;
+            assert_eq!(Some(weighted), buckets.quantile(q), "q = {q}");
+        }
+    }
 
     fn exact_quantile(values: &mut [f64], q: f64) -> f64 {
         values.sort_by(f64::total_cmp);

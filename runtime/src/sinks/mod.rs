@@ -20,6 +20,7 @@ pub mod json;
 mod kafka;
 mod operator;
 mod records;
+mod store;
 pub mod timescale;
 
 pub use console::Console;

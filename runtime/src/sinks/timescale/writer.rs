@@ -1,8 +1,6 @@
-//! One worker's connection to PostgreSQL: a thread of its own with a single-threaded tokio
-//! runtime, taking batches from a bounded queue and writing each with binary COPY in one
-//! transaction. A lost connection or a server that is down is retried with backoff, the batch
-//! kept, so that a database that is down slows the pipeline and loses nothing; an error the
-//! server will give again (a column that does not exist) stops the run with its message.
+//! One worker's connection to PostgreSQL, a [`Store`]: each batch is written with binary COPY
+//! in one transaction. A lost connection, a server starting or shutting down, or one out of
+//! resources is retried; any other error (a column that does not exist) stops the run.
 //!
 //! A replay after a crash sends rows the table may hold already: the COPY then fails on the
 //! `(series_id, time)` key, and the batch is copied into a session's staging table instead and
@@ -11,9 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use pipe_dataflow::series::Labels;
@@ -22,19 +17,12 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls};
 
 use super::schema::{self, COLUMNS, Flavor, LABEL_COLUMNS, TableName};
+use crate::sinks::store::{Store, StoreError};
 use crate::time::now_millis;
-
-/// Batches a worker's sink may have queued for its connection.
-pub const QUEUE: usize = 2;
-
-/// The longest wait between two attempts to reach the database.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One raw row.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// The event time of the dataflow it was written at: what its acknowledgement releases.
-    pub time: u64,
     /// The series.
     pub series: u64,
     /// The sample's time, in milliseconds.
@@ -43,17 +31,6 @@ pub struct Row {
     pub value: f64,
     /// The series' labels.
     pub labels: Labels,
-}
-
-/// What the sink and its connection share.
-#[derive(Default)]
-pub struct Shared {
-    /// Batches committed so far, in the order they were queued.
-    pub committed: AtomicU64,
-    /// Batches queued and not yet taken by the connection.
-    pub queued: AtomicUsize,
-    /// An error retrying will not cure.
-    pub failure: Mutex<Option<String>>,
 }
 
 /// Where a table is and how it is kept.
@@ -71,132 +48,81 @@ pub struct Target {
     pub what: String,
 }
 
-/// The sink's end of the connection.
-pub struct Writer {
-    queue: SyncSender<Vec<Row>>,
-    /// Shared with the connection's thread.
-    pub shared: Arc<Shared>,
+/// A table in PostgreSQL, written over one connection.
+pub struct Postgres {
+    target: Target,
+    session: Option<Session>,
+    kept_at: Option<Instant>,
 }
 
-impl Writer {
-    /// Starts the connection's thread; it connects when the first batch comes.
-    pub fn start(target: Target) -> anyhow::Result<Self> {
-        let (queue, batches) = sync_channel(QUEUE);
-        let shared = Arc::new(Shared::default());
-        let thread_shared = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name(format!("pg:{}", target.table.bare()))
-            .spawn(move || connection(target, batches, thread_shared))?;
-        Ok(Writer { queue, shared })
+impl Postgres {
+    /// Connects when first written to.
+    pub fn new(target: Target) -> Self {
+        Postgres {
+            target,
+            session: None,
+            kept_at: None,
+        }
     }
 
-    /// Queues a batch when the queue has room; gives it back otherwise.
-    pub fn offer(&self, rows: Vec<Row>) -> Result<(), Vec<Row>> {
-        if self.shared.queued.load(Ordering::Acquire) >= QUEUE {
-            return Err(rows);
+    async fn session(&mut self) -> Result<&mut Session, tokio_postgres::Error> {
+        if self.session.is_none() {
+            self.session = Some(Session::open(&self.target).await?);
         }
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
-        // The thread only ends when the queue is dropped, or on a failure the sink reports.
-        self.queue.send(rows).map_err(|returned| returned.0)
+        Ok(self.session.as_mut().expect("opened above"))
+    }
+
+    /// Keeps the error, and forgets the connection it came from.
+    fn failed(&mut self, error: tokio_postgres::Error) -> StoreError {
+        self.session = None;
+        if retryable(&error) {
+            StoreError::Retry(describe(&error))
+        } else {
+            StoreError::Refused(describe(&error))
+        }
     }
 }
 
-fn connection(target: Target, batches: Receiver<Vec<Row>>, shared: Arc<Shared>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            *shared.failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(format!("cannot start its runtime: {error}"));
-            return;
+impl Store for Postgres {
+    type Row = Row;
+
+    async fn write(&mut self, rows: &[Row]) -> Result<(), StoreError> {
+        let target = self.target.clone();
+        let result = match self.session().await {
+            Ok(session) => session.write(&target, rows).await,
+            Err(error) => Err(error),
+        };
+        result.map_err(|error| self.failed(error))
+    }
+
+    async fn maintain(&mut self) -> Result<(), StoreError> {
+        let due = self
+            .kept_at
+            .is_none_or(|at| at.elapsed() >= maintenance_every(&self.target));
+        if !self.target.keeps_partitions || !due {
+            return Ok(());
         }
-    };
-    runtime.block_on(async move {
-        let mut session: Option<Session> = None;
-        let mut kept_at: Option<Instant> = None;
-        let mut backoff = Backoff::default();
-        loop {
-            let rows = match batches.recv_timeout(Duration::from_secs(1)) {
-                Ok(rows) => {
-                    shared.queued.fetch_sub(1, Ordering::AcqRel);
-                    Some(rows)
-                }
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
-            };
-            loop {
-                let attempt = async {
-                    if session.is_none() {
-                        session = Some(Session::open(&target).await?);
-                    }
-                    let open = session.as_mut().expect("opened above");
-                    if target.keeps_partitions
-                        && open.flavor == Flavor::Native
-                        && kept_at.is_none_or(|at| at.elapsed() >= maintenance_every(&target))
-                    {
-                        open.keep_partitions(&target).await?;
-                        kept_at = Some(Instant::now());
-                    }
-                    if let Some(rows) = &rows {
-                        open.write(&target, rows).await?;
-                    }
-                    Ok::<_, tokio_postgres::Error>(())
-                };
-                match attempt.await {
-                    Ok(()) => {
-                        if backoff.failing() {
-                            tracing::info!("{}: PostgreSQL reachable again", target.what);
-                        }
-                        backoff = Backoff::default();
-                        if rows.is_some() {
-                            shared.committed.fetch_add(1, Ordering::AcqRel);
-                        }
-                        break;
-                    }
-                    Err(error) if retryable(&error) => {
-                        session = None;
-                        let wait = backoff.next();
-                        tracing::warn!(
-                            "{}: cannot write to PostgreSQL ({}); retrying in {:.1} s, the batch kept",
-                            target.what,
-                            describe(&error),
-                            wait.as_secs_f64()
-                        );
-                        tokio::time::sleep(wait).await;
-                    }
-                    Err(error) => {
-                        *shared.failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(describe(&error));
-                        return;
-                    }
-                }
+        let target = self.target.clone();
+        let result = match self.session().await {
+            Ok(session) if session.flavor == Flavor::Native => {
+                session.keep_partitions(&target).await
             }
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => {
+                self.kept_at = Some(Instant::now());
+                Ok(())
+            }
+            Err(error) => Err(self.failed(error)),
         }
-    });
+    }
 }
 
 /// How often the partitions are created ahead and dropped past retention.
 fn maintenance_every(target: &Target) -> Duration {
     Duration::from_millis((target.settings.chunk.millis() / 4).clamp(1_000, 300_000))
-}
-
-/// Waits that double from 100 ms up to [`MAX_BACKOFF`].
-#[derive(Default)]
-struct Backoff {
-    attempts: u32,
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        self.attempts += 1;
-        (Duration::from_millis(100) * 2u32.pow(self.attempts.min(7) - 1)).min(MAX_BACKOFF)
-    }
-
-    fn failing(&self) -> bool {
-        self.attempts > 0
-    }
 }
 
 /// Whether trying again may succeed: the connection failed, the server is starting or
@@ -502,12 +428,5 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"rack":"r7","zone":"a\"1"}"#
         );
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_five_seconds() {
-        let mut backoff = Backoff::default();
-        let waits: Vec<u64> = (0..8).map(|_| backoff.next().as_millis() as u64).collect();
-        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
     }
 }
