@@ -1,5 +1,5 @@
 //! Sinks: where streams go. A connector is a folder here (`console/`, `file/`, `kafka/`,
-//! `timescale/`), each
+//! `timescale/`, `clickhouse/`), each
 //! with its settings taken from the plan, its writer and its tests; [`open`] is the one place
 //! that knows the kinds.
 //!
@@ -14,6 +14,7 @@
 //! the operator that runs it holds back its own progress until then ([`operator`]), so a probe
 //! after every sink shows the pipeline's durable frontier, up to which sources commit.
 
+pub mod clickhouse;
 mod console;
 mod file;
 pub mod json;
@@ -98,9 +99,13 @@ pub fn open(
             Writers::Every,
             Box::new(timescale::TimescaleSink::open(name, settings, context)?),
         ),
-        SinkConnector::ClickHouse(_) | SinkConnector::Alertmanager(_) => {
+        SinkConnector::ClickHouse(settings) => (
+            Writers::Every,
+            Box::new(clickhouse::ClickHouseSink::open(name, settings, context)?),
+        ),
+        SinkConnector::Alertmanager(_) => {
             anyhow::bail!(
-                "sink `{name}` writes to {}, which this version of pipectl cannot run yet; `pipectl run` supports console, file, kafka and timescale sinks",
+                "sink `{name}` writes to {}, which this version of pipectl cannot run yet; `pipectl run` supports console, file, kafka, timescale and clickhouse sinks",
                 kind_name(&sink.connector)
             )
         }

@@ -34,6 +34,23 @@ impl fmt::Display for Flavor {
     }
 }
 
+/// Accepts letters, digits and `_`, not starting with a digit: a name from a `.pipe` file that
+/// can be quoted safely, and the same in every database.
+pub fn plain_identifier(part: &str) -> Result<(), String> {
+    let plain = part
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{part}` is not a plain identifier (letters, digits and `_`, not starting with a digit)"
+        ))
+    }
+}
+
 /// A table name from a `.pipe` file, checked and quoted: `table` or `schema.table`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableName {
@@ -55,16 +72,7 @@ impl TableName {
             _ => return Err(format!("`{text}` is not `table` or `schema.table`")),
         };
         for part in schema.iter().chain([&name]) {
-            let plain = part
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !plain {
-                return Err(format!(
-                    "`{part}` is not a plain identifier (letters, digits and `_`, not starting with a digit)"
-                ));
-            }
+            plain_identifier(part)?;
         }
         if name.len() > MAX_TABLE_NAME {
             return Err(format!(

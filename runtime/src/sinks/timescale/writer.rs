@@ -369,7 +369,7 @@ pub async fn detect(client: &Client) -> Result<Flavor, tokio_postgres::Error> {
 }
 
 /// The labels without a column of their own, as a JSON object.
-fn labels_json(labels: &Labels, out: &mut Vec<u8>) {
+pub fn labels_json(labels: &Labels, out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
     for (name, value) in labels.iter() {
