@@ -204,3 +204,69 @@ fn a_table_name_that_is_not_an_identifier_is_refused_before_anything_runs() {
     assert!(stderr.contains("is not a plain identifier"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn migrate_prints_the_ddl_for_review_and_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = unique_table("migrated");
+    std::fs::write(
+        dir.path().join("p.pipe"),
+        format!(
+            "source metrics from kafka {{ brokers = \"127.0.0.1:1\", topic = \"t\", group = \"g\" }}\n\
+             sink hot to timescale {{ from = metrics, url = env(\"PG_URL\"), table = \"{table}\", chunk = 1h, compress_after = 2h, retention = 7d }}\n\
+             rollup m1 from metrics {{ window = tumble(1m), aggs = [count] }}\n\
+             sink warm to clickhouse {{ from = m1, url = \"http://ops:hunter2@127.0.0.1:1\", table = \"m1\", ttl = 30d }}\n"
+        ),
+    )
+    .unwrap();
+    let offline = pipectl(
+        dir.path(),
+        &[
+            "migrate",
+            "p.pipe",
+            "--postgres",
+            "timescaledb",
+            "--clickhouse",
+            "24.8",
+        ],
+    )
+    .output()
+    .unwrap();
+    let printed = String::from_utf8_lossy(&offline.stdout);
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    assert!(
+        printed.contains(&format!("SELECT create_hypertable('\"{table}\"'")),
+        "{printed}"
+    );
+    assert!(printed.contains("add_retention_policy"), "{printed}");
+    assert!(
+        printed.contains("TTL window_start + toIntervalSecond(2592000)"),
+        "{printed}"
+    );
+    assert!(!printed.contains("hunter2"));
+
+    let _one = one_at_a_time();
+    let applied = pipectl(
+        dir.path(),
+        &["migrate", "p.pipe", "--apply", "--clickhouse", "24.8"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&applied.stderr);
+    // PostgreSQL is reached and migrated; the ClickHouse address is not a server.
+    assert!(!applied.status.success());
+    assert!(stderr.contains("cannot reach ClickHouse"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert_eq!(
+        psql(&format!(
+            "SELECT relkind FROM pg_class WHERE relname = '{table}'"
+        ))
+        .trim(),
+        "p"
+    );
+    psql(&format!("DROP TABLE {table}"));
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod fmt;
 mod loadgen;
+mod migrate;
 mod plan;
 mod report;
 mod run;
@@ -149,6 +150,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the DDL the file's timescale and clickhouse sinks run on their first start (asking
+    /// each server what it offers), or apply it with `--apply`.
+    Migrate {
+        /// The `.pipe` file.
+        file: PathBuf,
+        /// Run the DDL instead of only printing it.
+        #[arg(long)]
+        apply: bool,
+        /// Do not ask PostgreSQL: `timescaledb` or `postgres` (printing only).
+        #[arg(long, value_name = "KIND")]
+        postgres: Option<String>,
+        /// Do not ask ClickHouse: its version, such as `24.8` (printing only).
+        #[arg(long, value_name = "VERSION")]
+        clickhouse: Option<String>,
+    },
     /// Print the dataflow a file compiles to.
     Plan {
         /// The `.pipe` file.
@@ -179,6 +195,19 @@ pub fn main() -> ExitCode {
         } => validate::run(&files, deny_warnings, style),
         Command::Fmt { files, check } => fmt::run(&files, check, style),
         Command::Plan { file, format } => plan::run(&file, format, style),
+        Command::Migrate {
+            file,
+            apply,
+            postgres,
+            clickhouse,
+        } => {
+            init_logging();
+            let assume = migrate::Assume {
+                postgres,
+                clickhouse,
+            };
+            migrate::run(&file, apply, &assume, style)
+        }
         Command::Run {
             file,
             workers,
