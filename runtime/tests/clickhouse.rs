@@ -4,6 +4,8 @@
 //! quantiles merged from the stored sketch points agree with the pipeline's. The DDL for
 //! modern servers runs on a current engine (chDB, in-process).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -11,41 +13,7 @@ use std::process::Command;
 use pipe_dsl::plan::{ClickHouseSink, Duration, Text};
 use pipe_runtime::sinks::clickhouse::schema::{self, Table, Version};
 use serde_json::Value;
-
-/// The server `scripts/services start clickhouse` started; a test fails, saying how to start
-/// one, when there is none.
-fn clickhouse_url() -> String {
-    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| {
-        panic!(
-            "CLICKHOUSE_URL is not set: these tests need ClickHouse. Start it with \
-             `eval \"$(scripts/services start clickhouse)\"` (scripts/test does it), then run the tests again"
-        )
-    })
-}
-
-fn query(sql: &str) -> String {
-    let output = Command::new("curl")
-        .args([
-            "-sS",
-            "--fail-with-body",
-            &clickhouse_url(),
-            "--data-binary",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
-    assert!(output.status.success(), "{sql}: {text}");
-    text
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{name}_{}_{nanos}", std::process::id())
-}
+use support::stores::{clickhouse as query, clickhouse_url, unique_table as unique};
 
 fn run(dir: &Path) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_pipectl"))

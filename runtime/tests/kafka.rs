@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::kafka::{
-    assert_same_lines, brokers, file_lines, harness_lines, loadgen, loadgen_span, now_ms,
-    one_at_a_time, read_topic, reference_sample, unique,
+    assert_same_lines, brokers, create_topic, file_lines, harness_lines, loadgen, loadgen_span,
+    now_ms, one_at_a_time, read_topic, reference_sample, unique,
 };
 use support::{Running, signal, wait_for};
 
@@ -43,11 +43,6 @@ fn interrupt(running: Running) -> (String, String) {
     assert!(output.status.success(), "{}\n{stderr}", output.status);
     let last = stdout.lines().last().unwrap_or_default().to_string();
     (last, stderr)
-}
-
-fn create_topic(topic: &str, partitions: i32) {
-    let client = pipe_runtime::sources::kafka::config::KafkaClient::plain(&brokers());
-    pipe_runtime::sources::kafka::config::ensure_topic(&client, topic, partitions).unwrap();
 }
 
 fn line_count(path: &Path) -> usize {

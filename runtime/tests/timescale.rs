@@ -2,49 +2,20 @@
 //! sample lands once with the value the pipeline read, a replay adds nothing, and a server that
 //! is stopped under load and started again loses nothing and doubles nothing.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
-
-/// The server `scripts/services start postgres` started; a test fails, saying how to start
-/// one, when there is none.
-fn pg_url() -> String {
-    std::env::var("PG_URL").unwrap_or_else(|_| {
-        panic!(
-            "PG_URL is not set: these tests need PostgreSQL. Start it with \
-             `eval \"$(scripts/services start postgres)\"` (scripts/test does it), then run the tests again"
-        )
-    })
-}
+use support::stores::{pg_url, psql, unique_table};
 
 /// One test at a time: one of them stops the server.
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn unique_table(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{name}_{}_{nanos}", std::process::id())
-}
-
-fn psql(sql: &str) -> String {
-    let output = Command::new("psql")
-        .args([&pg_url(), "-X", "-q", "-t", "-A", "-F", "\t", "-c", sql])
-        .output()
-        .expect("psql runs (scripts/services installs it with PostgreSQL)");
-    assert!(
-        output.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 fn services(arguments: &[&str]) {

@@ -45,6 +45,12 @@ pub fn unique(name: &str) -> String {
     format!("{name}-{}-{nanos}", std::process::id())
 }
 
+/// Creates `topic` with `partitions`, so that a pipeline can start before loadgen sends.
+pub fn create_topic(topic: &str, partitions: i32) {
+    let client = pipe_runtime::sources::kafka::config::KafkaClient::plain(&brokers());
+    pipe_runtime::sources::kafka::config::ensure_topic(&client, topic, partitions).unwrap();
+}
+
 /// Milliseconds since the epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()

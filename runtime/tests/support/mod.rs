@@ -36,6 +36,7 @@ impl Drop for Running {
 }
 
 pub mod kafka;
+pub mod stores;
 
 /// Sends `signal` (such as `-INT`) to a process.
 pub fn signal(pid: u32, signal: &str) {

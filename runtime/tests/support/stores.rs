@@ -1,0 +1,66 @@
+//! What the tests against the storage servers share: their addresses (from
+//! `scripts/services start postgres clickhouse`) and a way to ask each a question in SQL.
+
+use std::process::Command;
+
+/// The PostgreSQL `scripts/services start postgres` started; a test fails, saying how to
+/// start one, when there is none.
+pub fn pg_url() -> String {
+    std::env::var("PG_URL").unwrap_or_else(|_| {
+        panic!(
+            "PG_URL is not set: these tests need PostgreSQL. Start it with \
+             `eval \"$(scripts/services start postgres)\"` (scripts/test does it), then run the tests again"
+        )
+    })
+}
+
+/// The ClickHouse `scripts/services start clickhouse` started; a test fails, saying how to
+/// start one, when there is none.
+pub fn clickhouse_url() -> String {
+    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| {
+        panic!(
+            "CLICKHOUSE_URL is not set: these tests need ClickHouse. Start it with \
+             `eval \"$(scripts/services start clickhouse)\"` (scripts/test does it), then run the tests again"
+        )
+    })
+}
+
+/// The rows PostgreSQL answers `sql` with, tab-separated, one per line.
+pub fn psql(sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([&pg_url(), "-X", "-q", "-t", "-A", "-F", "\t", "-c", sql])
+        .output()
+        .expect("psql runs (scripts/services installs it with PostgreSQL)");
+    assert!(
+        output.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// What ClickHouse answers `sql` with (tab-separated by default).
+pub fn clickhouse(sql: &str) -> String {
+    let output = Command::new("curl")
+        .args([
+            "-sS",
+            "--fail-with-body",
+            &clickhouse_url(),
+            "--data-binary",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{sql}: {text}");
+    text
+}
+
+/// A table name no other run uses (an identifier).
+pub fn unique_table(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{name}_{}_{nanos}", std::process::id())
+}
