@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use differential_dataflow::input::Input as _;
+use pipe::dataflow::rollup::LocalRollup;
 use pipe::dataflow::rules::{RuleRecord, rule_record};
-use pipe::dataflow::stage::{LocalRollup, SeriesStage, StageOutput};
+use pipe::dataflow::stage::{SeriesStage, StageOutput};
 use pipe::dataflow::telemetry::Telemetry;
 use pipe::dataflow::{Sample, SourceRecord, SourceStream, build};
 use pipe::dsl::Plan;

@@ -13,9 +13,10 @@ use crate::alert::{StepRecord, Transition};
 use crate::operators::{
     StageStreams, WindowResult, cascade, evaluate, merge_windows, rollup_alerts, series_stage,
 };
+use crate::rollup::LocalRollup;
 use crate::rules::RuleUpdate;
 use crate::sample::SourceRecord;
-use crate::stage::{LocalRollup, SeriesStage};
+use crate::stage::SeriesStage;
 use crate::telemetry::{Telemetry, WorkerGauges};
 
 /// What a built plan produces.

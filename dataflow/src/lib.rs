@@ -12,6 +12,7 @@ mod build;
 pub mod harness;
 pub mod operators;
 mod prefetch;
+pub mod rollup;
 pub mod rules;
 pub mod sample;
 pub mod series;

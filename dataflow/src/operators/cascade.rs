@@ -9,7 +9,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
 use super::timing::{frontier, hold_at, send_batches};
-use crate::stage::{CLOSE_BUDGET, LocalRollup, WindowResult};
+use crate::rollup::{CLOSE_BUDGET, LocalRollup, WindowResult};
 use crate::telemetry::WorkerGauges;
 
 /// Input windows merged per activation. A minute boundary closes a window for every group of

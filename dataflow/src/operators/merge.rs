@@ -8,8 +8,8 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Inspect};
 
+use crate::rollup::WindowResult;
 use crate::series::{GroupId, IdMap};
-use crate::stage::WindowResult;
 use crate::telemetry::WorkerGauges;
 
 /// The windows of one end time while their partials arrive. Every window closes at once for a

@@ -7,7 +7,7 @@ mod rollup_alerts;
 mod series_stage;
 mod timing;
 
-pub use crate::stage::WindowResult;
+pub use crate::rollup::WindowResult;
 pub use cascade::cascade;
 pub use evaluate::evaluate;
 pub use merge::merge_windows;

@@ -8,9 +8,9 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use super::timing::{frontier, hold_at, send};
 use crate::alert::{PartialStore, StepClock, StepRecord};
+use crate::rollup::WindowResult;
 use crate::rules::{RuleBook, RuleUpdate};
 use crate::series::{GroupId, IdMap, Labels};
-use crate::stage::WindowResult;
 
 /// The rules reading one rollup, on one worker.
 struct RollupAlertStage {

@@ -8,9 +8,10 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use super::timing::{frontier, hold_at, send, send_batches};
 use crate::alert::StepRecord;
+use crate::rollup::WindowResult;
 use crate::rules::RuleUpdate;
 use crate::sample::SourceRecord;
-use crate::stage::{SeriesStage, StageOutput, WindowResult};
+use crate::stage::{SeriesStage, StageOutput};
 use crate::telemetry::WorkerGauges;
 
 /// What a series stage produces.
