@@ -8,4 +8,5 @@ pub mod pipeline;
 pub mod sinks;
 pub mod sources;
 pub mod status;
+pub mod storage_bench;
 pub mod time;

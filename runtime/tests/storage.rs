@@ -222,3 +222,65 @@ fn loadgen_through_kafka_to_postgresql_and_clickhouse_survives_a_sigkill() {
         clickhouse(&format!("DROP TABLE {table}_points"));
     }
 }
+
+#[test]
+fn the_storage_bench_writes_measures_and_counts_what_it_wrote() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args([
+            "bench",
+            "storage",
+            "--hosts",
+            "10",
+            "--metrics",
+            "2",
+            "--hours",
+            "1",
+        ])
+        .args(["--rows", "2000", "--writers", "3", "--runs", "2", "--json"])
+        .env("PG_URL", pg_url())
+        .env("CLICKHOUSE_URL", clickhouse_url())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runs: Vec<(String, u64, u64, u64)> = report["raw_throughput"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| {
+            (
+                run["method"].as_str().unwrap().to_string(),
+                run["batch_rows"].as_u64().unwrap(),
+                run["writers"].as_u64().unwrap(),
+                run["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64, u64, u64)> = [
+        ("sink", 100, 1),
+        ("sink", 500, 1),
+        ("sink", 1000, 1),
+        ("sink", 5000, 1),
+        ("sink", 5000, 3),
+        ("insert", 1000, 1),
+        ("psql copy", 0, 1),
+    ]
+    .into_iter()
+    .map(|(method, batch, writers)| (method.to_string(), batch, writers, 2000))
+    .collect();
+    assert_eq!(runs, expected);
+    // 20 series every 15 s for an hour; a window per series and minute.
+    assert_eq!(report["raw_load"]["rows"], 20 * 240);
+    assert_eq!(report["rollups"]["rows"], 20 * 60);
+    assert!(report["raw_bytes_per_row"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["raw_queries"]["top_10_hosts_by_cpu_5m"]["runs"], 2);
+    // The bench leaves nothing behind.
+    assert_eq!(
+        psql("SELECT to_regclass('pipe_bench_raw') IS NULL").trim(),
+        "t"
+    );
+}

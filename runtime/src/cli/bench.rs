@@ -1,5 +1,6 @@
 //! `pipectl bench`: runs a pipeline with its generators at full speed and its sinks replaced by
-//! nothing, and reports throughput, memory, state per series and alert delay.
+//! nothing, and reports throughput, memory, state per series and alert delay; `pipectl bench
+//! storage` reports what `crate::storage_bench` measures.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -272,4 +273,28 @@ fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kilobytes * 1024)
+}
+
+/// Runs the storage bench and prints its figures; false when it could not run.
+pub fn storage(options: &crate::storage_bench::Options, json: bool) -> bool {
+    match crate::storage_bench::run(options) {
+        Ok(report) if json => match serde_json::to_string_pretty(&report) {
+            Ok(text) => {
+                println!("{text}");
+                true
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                false
+            }
+        },
+        Ok(report) => {
+            print!("{}", report.text());
+            true
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            false
+        }
+    }
 }

@@ -133,10 +133,16 @@ enum Command {
         json: bool,
     },
     /// Run a pipeline with its generators at full speed and no sinks; report throughput,
-    /// memory, state per series and alert delay.
+    /// memory, state per series and alert delay. `pipectl bench storage` measures the storage
+    /// tiers instead.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
+        /// `storage`: the storage tiers.
+        #[command(subcommand)]
+        what: Option<BenchCommand>,
         /// The `.pipe` file.
-        file: PathBuf,
+        #[arg(required = true)]
+        file: Option<PathBuf>,
         /// Worker threads.
         #[arg(short, long, default_value_t = 1)]
         workers: usize,
@@ -172,6 +178,40 @@ enum Command {
         /// `text` for a tree, `json` for the plan itself.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
+    },
+}
+
+/// What `pipectl bench` measures besides a pipeline.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The storage tiers on the servers `PG_URL` and `CLICKHOUSE_URL` name: rows per second
+    /// through the sinks beside INSERT and psql's binary COPY, the raw tier's queries over a
+    /// day of a fleet, ClickHouse's inserts and 24-hour query, bytes per row.
+    Storage {
+        /// Hosts of the day-long data set.
+        #[arg(long, default_value_t = 1000)]
+        hosts: u64,
+        /// Metrics per host.
+        #[arg(long, default_value_t = 5)]
+        metrics: u64,
+        /// Hours of data, ending now, every series every 15 s.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+        /// Rows of each throughput run.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Concurrent writers of the many-writer run and of the loads.
+        #[arg(long, default_value_t = 10)]
+        writers: usize,
+        /// Timed runs of each query.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Leave the tables in place afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -278,11 +318,38 @@ pub fn main() -> ExitCode {
             loadgen::run(&options, json)
         }
         Command::Bench {
+            what:
+                Some(BenchCommand::Storage {
+                    hosts,
+                    metrics,
+                    hours,
+                    rows,
+                    writers,
+                    runs,
+                    keep,
+                    json,
+                }),
+            ..
+        } => {
+            init_logging();
+            let options = crate::storage_bench::Options {
+                hosts: hosts.max(1),
+                metrics: metrics.max(1),
+                hours: hours.max(1),
+                throughput_rows: rows.max(1),
+                writers: writers.max(1),
+                runs: runs.max(1),
+                keep,
+            };
+            bench::storage(&options, json)
+        }
+        Command::Bench {
             file,
             workers,
             seconds,
             warmup,
             json,
+            ..
         } => {
             init_logging();
             let args = bench::BenchArgs {
@@ -291,7 +358,7 @@ pub fn main() -> ExitCode {
                 warmup,
                 json,
             };
-            bench::bench(&file, args, style)
+            file.is_some_and(|file| bench::bench(&file, args, style))
         }
     };
     if success {

@@ -21,7 +21,7 @@ pub mod json;
 mod kafka;
 mod operator;
 mod records;
-mod store;
+pub mod store;
 pub mod timescale;
 
 pub use console::Console;

@@ -76,7 +76,8 @@ impl Table {
         })
     }
 
-    fn points(&self) -> String {
+    /// The view that lays the table's sketch points out for `quantileExactWeighted`.
+    pub fn points(&self) -> String {
         format!("`{}`.`{}_points`", self.database, self.name)
     }
 }
