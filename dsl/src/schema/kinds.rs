@@ -279,7 +279,7 @@ pub static SINKS: &[KindSpec] = &[
     KindSpec {
         block: BlockKind::Sink,
         name: "timescale",
-        doc: "Writes raw samples to PostgreSQL with binary COPY: a TimescaleDB hypertable with compression and retention policies when the extension is installed, otherwise native time partitions dropped at retention.",
+        doc: "Writes raw samples to PostgreSQL with binary COPY from every worker: a TimescaleDB hypertable with compression and retention policies when the extension is installed, otherwise native time partitions created ahead and dropped at retention by the sink. A replay after a crash adds no row twice (unique on series and time); `pipectl migrate` prints the DDL.",
         properties: &[
             FROM,
             property(
@@ -318,7 +318,7 @@ pub static SINKS: &[KindSpec] = &[
     KindSpec {
         block: BlockKind::Sink,
         name: "clickhouse",
-        doc: "Writes closed rollup windows to a ClickHouse ReplacingMergeTree table keyed by series and window, so that a replay after a crash writes nothing twice.",
+        doc: "Writes closed rollup windows from every worker to a ClickHouse ReplacingMergeTree table keyed by series and window, so that a replay after a crash collapses into what was written (read with `FINAL` for exact sums); quantiles merge across windows through the `<table>_points` view. `pipectl migrate` prints the DDL.",
         properties: &[
             FROM,
             property(
@@ -343,7 +343,7 @@ pub static SINKS: &[KindSpec] = &[
                 "ttl",
                 PropType::Duration,
                 Default::Absent,
-                "Delete rows older than this (servers that support TTL).",
+                "Delete rows older than this: the table's TTL (ClickHouse 19.6 and later), or whole day or month partitions the sink drops once past it (older servers).",
             ),
         ],
         accepts: &[Shape::Rollups],
