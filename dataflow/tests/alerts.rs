@@ -238,3 +238,30 @@ fn a_rule_change_keeps_the_history_of_quantiles_over_several_series() {
     );
     assert_eq!(after_change, unchanged);
 }
+
+#[test]
+fn a_nan_or_an_infinity_leaves_the_window_with_its_step() {
+    let plan = plan(&pipeline(
+        "alert Hot { when avg(cpu) over 20s by host > 90 }",
+    ));
+    let input = samples("cpu", &["a"], 20, |_, step| {
+        Some(match step {
+            5 => f64::NAN,
+            12 => f64::NEG_INFINITY,
+            _ => 99.0,
+        })
+    });
+    let transitions = run(&plan, &script(input), 1).transitions;
+    // Boundary k sees steps k − 2 and k − 1: the NaN of step 5 at boundaries 6 and 7, −∞ of
+    // step 12 at 13 and 14; once either has left, the average is 99 again and the alert fires.
+    assert_eq!(
+        summary(&transitions),
+        [
+            (1, Firing, "a".into()),
+            (6, Resolved, "a".into()),
+            (8, Firing, "a".into()),
+            (13, Resolved, "a".into()),
+            (15, Firing, "a".into()),
+        ]
+    );
+}

@@ -115,11 +115,21 @@ impl Running {
             self.count -= slot.count as u64;
             self.stale |= !(slot.min > self.min && slot.max < self.max);
         }
+        // A step leaving takes out what it brought, NaN and infinities included.
+        let entering = sign > 0.0;
         if self.with_sum {
-            self.sum.add(sign * slot.sum);
+            if entering {
+                self.sum.add(slot.sum);
+            } else {
+                self.sum.remove(slot.sum);
+            }
         }
         if self.with_increase {
-            self.increase.add(sign * slot.increase);
+            if entering {
+                self.increase.add(slot.increase);
+            } else {
+                self.increase.remove(slot.increase);
+            }
         }
     }
 
@@ -857,15 +867,19 @@ mod tests {
 
     #[test]
     fn a_sliding_window_equals_a_window_summed_afresh() {
-        // Steps of 0 to 22 values, some not finite, some steps empty.
+        // Steps of 0 to 22 values, some steps empty, some with a NaN or an infinity that
+        // must leave the window with their step.
         let mut slots = vec![Slot::default(); 4];
         let mut sliding = Running::new(3);
+        let mut finite_after_non_finite = false;
         for step in 0..60u64 {
             let at = (step % 4) as usize;
             slots[at] = Slot::empty(step);
             for i in 0..(step * 7) % 23 {
-                let value = match i {
-                    7 => f64::NAN,
+                let value = match (step % 13, i) {
+                    (2, 1) => f64::NAN,
+                    (6, 0) => f64::INFINITY,
+                    (7, 3) => f64::NEG_INFINITY,
                     _ => ((step * 3 + i) % 9) as f64 - 2.0 + 1e-3,
                 };
                 slots[at].insert(step * 10, value, Some(0.5));
@@ -880,6 +894,12 @@ mod tests {
                 (fresh.count, &fresh.sum, &fresh.increase),
                 "at step {step}"
             );
+            assert_eq!(
+                sliding.sum.value().to_bits(),
+                fresh.sum.value().to_bits(),
+                "at step {step}"
+            );
+            finite_after_non_finite |= sliding.sum.value().is_finite() && step > 20;
             let (extremes, expected) =
                 (sliding.extremes(places, ring), fresh.extremes(places, ring));
             assert_eq!(
@@ -888,5 +908,9 @@ mod tests {
                 "at step {step}"
             );
         }
+        assert!(
+            finite_after_non_finite,
+            "windows are finite again once NaN and infinities have left"
+        );
     }
 }

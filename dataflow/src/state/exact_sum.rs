@@ -21,8 +21,51 @@ pub struct ExactSum {
         reason = "8 bytes instead of 24 in every state; values of one magnitude never allocate it"
     )]
     others: Option<Box<Vec<(i32, i128)>>>,
-    /// The sum of the non-finite values added (infinities, NaN): order cannot change it.
-    non_finite: f64,
+    /// How many of the values in the sum are NaN, +∞ and −∞, counted rather than added so
+    /// that a value leaving a sliding window takes its NaN or infinity with it (an `f64` that
+    /// once held NaN or both infinities stays NaN whatever is subtracted).
+    non_finite: NonFinite,
+}
+
+/// Counts of the non-finite values a sum holds; they decide its value when any is there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct NonFinite {
+    nan: i32,
+    positive: i32,
+    negative: i32,
+}
+
+impl NonFinite {
+    /// Counts `value` in (`by` = 1) or out (`by` = −1).
+    #[inline]
+    fn count(&mut self, value: f64, by: i32) {
+        if value.is_nan() {
+            self.nan += by;
+        } else if value > 0.0 {
+            self.positive += by;
+        } else {
+            self.negative += by;
+        }
+    }
+
+    fn merge(&mut self, other: NonFinite, sign: i32) {
+        self.nan += sign * other.nan;
+        self.positive += sign * other.positive;
+        self.negative += sign * other.negative;
+    }
+
+    /// The sum's value when it holds a non-finite value, as IEEE addition would give it.
+    fn value(self) -> Option<f64> {
+        if self.nan != 0 || (self.positive != 0 && self.negative != 0) {
+            Some(f64::NAN)
+        } else if self.positive != 0 {
+            Some(f64::INFINITY)
+        } else if self.negative != 0 {
+            Some(f64::NEG_INFINITY)
+        } else {
+            None
+        }
+    }
 }
 
 /// An `i128` kept as two words, aligned to 8 bytes rather than 16: a sum sits in every window
@@ -56,7 +99,7 @@ impl ExactSum {
     #[inline]
     pub fn add(&mut self, value: f64) {
         if !value.is_finite() {
-            self.non_finite += value;
+            self.non_finite.count(value, 1);
             return;
         }
         if value == 0.0 {
@@ -75,6 +118,17 @@ impl ExactSum {
         let shifted = (mantissa as i128) << (offset % 64);
         let signed = if bits >> 63 == 1 { -shifted } else { shifted };
         self.add_block(offset / 64, signed);
+    }
+
+    /// Takes out a value added before: a finite one exactly, a NaN or an infinity by its count,
+    /// so that the sum is then what it would be had the value never been added.
+    #[inline]
+    pub fn remove(&mut self, value: f64) {
+        if value.is_finite() {
+            self.add(-value);
+        } else {
+            self.non_finite.count(value, -1);
+        }
     }
 
     /// Adds `value × 2^(64·block − 1088)`.
@@ -117,7 +171,7 @@ impl ExactSum {
 
     /// Adds another sum.
     pub fn merge(&mut self, other: &ExactSum) {
-        self.non_finite += other.non_finite;
+        self.non_finite.merge(other.non_finite, 1);
         if other.value.get() != 0 {
             self.add_block(other.block, other.value.get());
         }
@@ -129,7 +183,7 @@ impl ExactSum {
     /// Subtracts another sum, exactly: for windows that slide by adding one step and dropping
     /// the oldest.
     pub fn subtract(&mut self, other: &ExactSum) {
-        self.non_finite -= other.non_finite;
+        self.non_finite.merge(other.non_finite, -1);
         if other.value.get() != 0 {
             self.add_block(other.block, -other.value.get());
         }
@@ -228,7 +282,7 @@ impl ExactSum {
                 rounded(&digits, lowest, negative)
             }
         };
-        total + self.non_finite
+        total + self.non_finite.value().unwrap_or(0.0)
     }
 }
 
@@ -281,8 +335,7 @@ impl ExactSum {
 
 impl PartialEq for ExactSum {
     fn eq(&self, other: &Self) -> bool {
-        self.canonical() == other.canonical()
-            && self.non_finite.to_bits() == other.non_finite.to_bits()
+        self.canonical() == other.canonical() && self.non_finite == other.non_finite
     }
 }
 
@@ -352,11 +405,54 @@ mod tests {
         assert_eq!(sum([2.0, -2.0]), ExactSum::default());
         assert!(sum([1.0, f64::NAN]).value().is_nan());
         assert_eq!(sum([f64::INFINITY, 2.0]).value(), f64::INFINITY);
+        assert!(sum([f64::INFINITY, f64::NEG_INFINITY]).value().is_nan());
         assert_eq!(sum([f64::MAX, f64::MAX, -f64::MAX]).value(), f64::MAX);
         assert_eq!(sum([f64::MIN_POSITIVE / 4.0; 4]).value(), f64::MIN_POSITIVE);
     }
 
+    #[test]
+    fn a_non_finite_value_leaves_as_it_came() {
+        let mut window = sum([1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.0]);
+        assert!(window.value().is_nan());
+        window.remove(f64::NAN);
+        assert!(window.value().is_nan(), "both infinities are still in");
+        window.remove(f64::NEG_INFINITY);
+        assert_eq!(window.value(), f64::INFINITY);
+        window.remove(f64::INFINITY);
+        assert_eq!(window.value(), 3.0);
+        assert_eq!(window, sum([1.0, 2.0]));
+    }
+
+    /// Values that are sometimes NaN or infinite.
+    fn any_value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            8 => -1e6f64..1e6,
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+        ]
+    }
+
     proptest! {
+        /// A window slid over a sequence (each value added as it enters and removed as it
+        /// leaves) holds exactly what a window summed afresh holds, NaN and infinities included.
+        #[test]
+        fn a_sliding_sum_equals_a_fresh_one(
+            values in prop::collection::vec(any_value(), 0..200),
+            width in 1usize..12,
+        ) {
+            let mut sliding = ExactSum::default();
+            for (at, &value) in values.iter().enumerate() {
+                sliding.add(value);
+                if at >= width {
+                    sliding.remove(values[at - width]);
+                }
+                let fresh = sum(values[at.saturating_sub(width - 1)..=at].iter().copied());
+                prop_assert_eq!(&sliding, &fresh);
+                prop_assert_eq!(sliding.value().to_bits(), fresh.value().to_bits());
+            }
+        }
+
         #[test]
         fn any_split_and_order_gives_the_same_bits(
             values in prop::collection::vec(prop_oneof![any::<f64>().prop_filter("finite", |v| v.is_finite()), -1e6f64..1e6], 0..300),
