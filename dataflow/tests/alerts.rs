@@ -265,3 +265,36 @@ fn a_nan_or_an_infinity_leaves_the_window_with_its_step() {
         ]
     );
 }
+
+#[test]
+fn absent_forgets_a_silent_group_after_the_rules_lookback() {
+    let input = || {
+        samples("heartbeat", &["a", "b"], 20, |host, step| {
+            (host == "a" || step < 6).then_some(1.0)
+        })
+    };
+    let of_b = |transitions: &[Transition]| -> Vec<_> {
+        summary(transitions)
+            .into_iter()
+            .filter(|(_, _, host)| host == "b")
+            .collect()
+    };
+    // b's last sample is at 51 s (step 5); the last window holding it is boundary 7's. Remembered
+    // for 60 s after that, it is forgotten at boundary 14 (140 s − 70 s > 60 s), and its alert
+    // ends there.
+    let remembered_a_minute = plan(&pipeline(
+        "alert Silent { when absent(heartbeat) over 20s by host\n lookback = 60s }",
+    ));
+    assert_eq!(
+        of_b(&run(&remembered_a_minute, &script(input()), 1).transitions),
+        [(8, Firing, "b".into()), (14, Resolved, "b".into())]
+    );
+    // By default a group is remembered for an hour: b fires until the input ends.
+    let by_default = plan(&pipeline(
+        "alert Silent { when absent(heartbeat) over 20s by host }",
+    ));
+    assert_eq!(
+        of_b(&run(&by_default, &script(input()), 1).transitions),
+        [(8, Firing, "b".into())]
+    );
+}

@@ -19,9 +19,6 @@ type TermKey = (Arc<str>, u16);
 /// Groups an `absent` term has seen, by id, with the last step at which each had samples.
 type AbsentMemory = IdMap<u64, u64>;
 
-/// How long `absent(…) by …` remembers a group that has stopped reporting.
-pub const ABSENT_MEMORY_MS: u64 = 24 * 3_600_000;
-
 /// A change of one alert, with everything a receiver needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
@@ -242,7 +239,13 @@ impl Evaluator {
                             .seen
                             .entry((Arc::clone(&rule.name), index as u16))
                             .or_default();
-                        absent(seen, present, at, term.by.is_empty())
+                        absent(
+                            seen,
+                            present,
+                            at,
+                            term.by.is_empty(),
+                            rule.plan.lookback.millis(),
+                        )
                     }
                 };
                 values.terms.push(groups);
@@ -300,7 +303,13 @@ fn forget_quiet(
 
 /// The groups for which an `absent` term holds: remembered groups without samples now, or for a
 /// term without `by`, the single group when nothing matched.
-fn absent(seen: &mut AbsentMemory, present: Groups, at: u64, ungrouped: bool) -> Groups {
+fn absent(
+    seen: &mut AbsentMemory,
+    present: Groups,
+    at: u64,
+    ungrouped: bool,
+    lookback: u64,
+) -> Groups {
     if ungrouped {
         return if present.is_empty() {
             groups([(Labels::default(), 1.0)])
@@ -311,7 +320,7 @@ fn absent(seen: &mut AbsentMemory, present: Groups, at: u64, ungrouped: bool) ->
     for id in present.into_keys() {
         seen.insert(id, at);
     }
-    seen.retain(|_, last| at.saturating_sub(*last) <= ABSENT_MEMORY_MS);
+    seen.retain(|_, last| at.saturating_sub(*last) <= lookback);
     seen.iter()
         .filter(|&(_, &last)| last < at)
         .map(|(&id, _)| (id, 1.0))

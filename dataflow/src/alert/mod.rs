@@ -9,7 +9,7 @@ mod slots;
 mod term_state;
 
 pub use condition::{GroupLabels, Groups, TermValues, evaluate, groups};
-pub use evaluator::{ABSENT_MEMORY_MS, Evaluator, Transition};
+pub use evaluator::{Evaluator, Transition};
 pub use machine::{Change, Machine, TransitionKind};
 pub use partials::{PartialStore, StepClock, StepRecord, TermBatch, TermGroup};
 pub use term_state::TermState;

@@ -306,8 +306,7 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
                         for group in groups.keys() {
                             memory.insert(group.clone(), at);
                         }
-                        memory
-                            .retain(|_, last| at - *last <= pipe_dataflow::alert::ABSENT_MEMORY_MS);
+                        memory.retain(|_, last| at - *last <= rule.plan.lookback.millis());
                         labelled(
                             memory
                                 .iter()

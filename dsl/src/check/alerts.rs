@@ -74,6 +74,9 @@ fn rule(
         group_by,
         for_: settings.duration("for").unwrap_or_default(),
         keep_firing_for: settings.duration("keep_firing_for").unwrap_or_default(),
+        lookback: settings
+            .duration("lookback")
+            .unwrap_or(AlertRule::DEFAULT_LOOKBACK),
         labels,
         annotations,
         span: declared.block.span,

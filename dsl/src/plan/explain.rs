@@ -262,6 +262,17 @@ fn longest_window(condition: &Condition) -> Duration {
     }
 }
 
+/// Whether the condition has an `absent … by` term, which remembers groups for `lookback`.
+fn remembers_groups(condition: &Condition) -> bool {
+    match condition {
+        Condition::Absent(selection) => !selection.by.is_empty(),
+        Condition::Compare { .. } => false,
+        Condition::And(lhs, rhs) | Condition::Or(lhs, rhs) => {
+            remembers_groups(lhs) || remembers_groups(rhs)
+        }
+    }
+}
+
 fn rule_node(plan: &Plan, rule: &AlertRule) -> Node {
     let mut node =
         Node::new(format!("alert {}", rule.name)).detail(format!("when {}", rule.condition));
@@ -276,6 +287,9 @@ fn rule_node(plan: &Plan, rule: &AlertRule) -> Node {
     }
     if rule.keep_firing_for.millis() > 0 {
         timing.push(format!("keep firing for {}", rule.keep_firing_for));
+    }
+    if remembers_groups(&rule.condition) {
+        timing.push(format!("silent groups remembered for {}", rule.lookback));
     }
     if !timing.is_empty() {
         node = node.detail(timing.join(", "));

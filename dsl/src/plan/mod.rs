@@ -222,12 +222,20 @@ pub struct AlertRule {
     pub for_: Duration,
     /// How long a firing alert keeps firing after the condition stops holding.
     pub keep_firing_for: Duration,
+    /// How long its `absent … by` terms remember a group that stopped reporting.
+    pub lookback: Duration,
     /// Labels added to every alert of the rule.
     pub labels: Vec<(String, Template)>,
     /// Annotations.
     pub annotations: Vec<(String, Template)>,
     /// The block.
     pub span: Span,
+}
+
+impl AlertRule {
+    /// `lookback` when the rule does not say: what Prometheus rules of silent hosts usually
+    /// look back over.
+    pub const DEFAULT_LOOKBACK: Duration = Duration(3_600_000);
 }
 
 /// A condition that holds or not, per group.

@@ -439,6 +439,12 @@ pub static ALERT: KindSpec = KindSpec {
             "How long a firing alert keeps firing after the condition stops holding, so that a flapping condition does not notify again and again.",
         ),
         statement(
+            "lookback",
+            PropType::Duration,
+            Default::Value("1h"),
+            "How long an `absent(…) by …` term remembers a group that stopped reporting: the term holds for the group once a window of `over` has none of its samples, until `lookback` after the last window that had one, and then forgets the group, resolving its alert (a Prometheus rule writes this as the range of `max_over_time(up[1h]) unless up`).",
+        ),
+        statement(
             "labels",
             PropType::Map,
             Default::Absent,
