@@ -298,3 +298,23 @@ fn absent_forgets_a_silent_group_after_the_rules_lookback() {
         [(8, Firing, "b".into())]
     );
 }
+
+#[test]
+fn a_sample_stamped_on_a_boundary_is_seen_at_that_boundary() {
+    // As Prometheus evaluates `(t − over, t]`: the sample stamped exactly at step 3's boundary
+    // counts there, not one step later.
+    let plan = plan(&pipeline(
+        "alert Hot { when max(cpu) over 10s by host > 50 }",
+    ));
+    let input = (0..8)
+        .map(|step| {
+            let value = if step == 3 { 99.0 } else { 10.0 };
+            (series("cpu", "a"), T0 + step * STEP, value)
+        })
+        .collect();
+    let transitions = run(&plan, &script(input), 1).transitions;
+    assert_eq!(
+        summary(&transitions),
+        [(3, Firing, "a".into()), (4, Resolved, "a".into())]
+    );
+}

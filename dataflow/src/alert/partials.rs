@@ -195,7 +195,7 @@ struct Match {
 /// order, so most fall in the step of the one before.
 #[derive(Debug, Clone, Copy, Default)]
 struct Cursor {
-    /// The step holds timestamps `[from, to)`.
+    /// The step holds timestamps `[from, to)`, that is `(from − 1, to − 1]`.
     from: u64,
     to: u64,
     step: u64,
@@ -453,10 +453,11 @@ impl PartialStore {
     #[inline]
     pub fn insert(&mut self, index: u32, ts: u64, value: f64, delta: Option<f64>) {
         if !(self.cursor.from..self.cursor.to).contains(&ts) && self.ring > 0 {
-            let step = ts / self.step;
+            // Step k holds (k·step, (k + 1)·step]: a sample stamped on a boundary is seen there.
+            let step = ts.saturating_sub(1) / self.step;
             self.cursor = Cursor {
-                from: step * self.step,
-                to: (step + 1) * self.step,
+                from: step * self.step + 1,
+                to: (step + 1) * self.step + 1,
                 step,
                 at: (step % self.ring as u64) as usize,
             };
@@ -781,9 +782,10 @@ fn carry(slots: &[Slot], sketches: Values, ring: usize, with_sketch: bool) -> (V
     (new_slots, new_sketches)
 }
 
-/// Which step boundaries are due on one worker: from the first after its first sample, every
-/// step up to the input frontier. Once the input has ended, up to the first boundary past the end
-/// of the input: past the last sample this worker saw, and past the last frontier, which a
+/// Which step boundaries are due on one worker: boundary `t` sees the samples in `(t − over, t]`
+/// (as Prometheus evaluates), so it is due from the first at or after the first sample, once the
+/// input frontier is past it. Once the input has ended, up to the boundary whose window holds the
+/// end of the input: the last sample this worker saw, and the last frontier, which a
 /// source that ends advances beyond its last sample first, so that every worker stops at the
 /// same boundary whichever samples it held. Time does not run on further: a replay that stops
 /// must not read as every host falling silent.
@@ -810,28 +812,34 @@ impl StepClock {
     #[inline]
     pub fn saw(&mut self, ts: u64) {
         if self.next.is_none() {
-            self.next = Some(ts - ts % self.step + self.step);
+            self.next = Some(self.boundary_of(ts));
         }
         if self.newest.is_none_or(|newest| ts > newest) {
             self.newest = Some(ts);
         }
     }
 
-    /// The next boundary not after the input `frontier`, consumed; once the input has ended
-    /// (`None`), the next up to the first past its end.
+    /// The boundary whose window ends with time `ts`: the first at or after it.
+    fn boundary_of(&self, ts: u64) -> u64 {
+        ts.div_ceil(self.step).max(1) * self.step
+    }
+
+    /// The next boundary before the input `frontier` (every sample up to and including it has
+    /// come), consumed; once the input has ended (`None`), the next up to the one whose window
+    /// holds its end.
     pub fn next_due(&mut self, frontier: Option<u64>) -> Option<u64> {
         let next = self.next?;
-        let limit = match frontier {
+        let due = match frontier {
             Some(frontier) => {
                 self.frontier = self.frontier.max(frontier);
-                frontier
+                next < frontier
             }
             None => {
                 let end = self.newest?.max(self.frontier.saturating_sub(1));
-                end - end % self.step + self.step
+                next <= self.boundary_of(end)
             }
         };
-        (next <= limit).then(|| {
+        due.then(|| {
             self.next = Some(next + self.step);
             next
         })
@@ -852,6 +860,17 @@ mod tests {
         assert_eq!(clock.next_due(Some(35)), None);
         assert_eq!(clock.next_due(None), Some(40));
         assert_eq!(clock.next_due(None), Some(50));
+        assert_eq!(clock.next_due(None), None);
+    }
+
+    #[test]
+    fn a_sample_on_a_boundary_is_seen_at_that_boundary() {
+        let mut clock = StepClock::new(10);
+        clock.saw(30);
+        assert_eq!(clock.next_due(Some(30)), None, "30 may still have samples");
+        assert_eq!(clock.next_due(Some(31)), Some(30));
+        clock.saw(40);
+        assert_eq!(clock.next_due(None), Some(40));
         assert_eq!(clock.next_due(None), None);
     }
 

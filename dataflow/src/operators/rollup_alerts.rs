@@ -38,7 +38,7 @@ impl RollupAlertStage {
         }
     }
 
-    /// Fires every boundary up to `limit` (the end of the input when `None`).
+    /// Fires every boundary before `limit` (up to the end of the input when `None`).
     fn fire_until(&mut self, limit: Option<u64>) {
         while let Some(boundary) = self.clock.next_due(limit) {
             self.adopt_rules(boundary);
@@ -46,9 +46,10 @@ impl RollupAlertStage {
         }
     }
 
+    /// A window is seen by the boundary at its end, after those before it have fired.
     fn take(&mut self, window: WindowResult) {
-        self.fire_until(Some(window.start));
-        self.clock.saw(window.start);
+        self.fire_until(Some(window.end));
+        self.clock.saw(window.end);
         self.adopt_rules(window.start);
         let index = match self.numbers.get(&window.group) {
             Some(&index) => index,
@@ -135,7 +136,7 @@ pub fn rollup_alerts<'s>(
             for window in pending.drain(..ready) {
                 stage.take(window);
             }
-            stage.fire_until(complete);
+            stage.fire_until(until);
             if let (Some(cap), false) = (&held, stage.fired.is_empty()) {
                 send(&mut out.activate(), cap, &mut stage.fired);
             }

@@ -67,15 +67,15 @@ pub fn series_stage<'s>(
                 send(&mut steps_out.activate(), cap, &mut output.steps);
             }
             // Everything at or before the frontier has been sent, but for windows the close
-            // budget left open: hold one past the frontier, or at the first of those.
-            let next = until.map(|time| time + 1);
+            // budget left open: hold one past the frontier, or at the first of those. Step
+            // boundaries are due only once the frontier is past them: hold at the frontier.
             for (cap, hold) in partial_caps.iter_mut().zip(stage.holds(until)) {
                 hold_at(cap, hold);
             }
             if stage.closing_behind(until) {
                 activator.activate();
             }
-            hold_at(&mut steps_cap, next);
+            hold_at(&mut steps_cap, until);
             gauges.record_samples(stage.samples - samples_before);
             // Sizes take a walk over every series: once a second is enough for a gauge.
             if measured.elapsed() >= std::time::Duration::from_secs(1) || until.is_none() {

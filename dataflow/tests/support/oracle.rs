@@ -219,7 +219,10 @@ pub fn windows(plan: &Plan, script: &Script) -> BTreeMap<String, Vec<WindowValue
 fn term_value(aggregate: Aggregate, samples: &[&Admitted], over: u64, step: u64) -> f64 {
     let mut steps: BTreeMap<(&Labels, u64), Vec<&Admitted>> = BTreeMap::new();
     for s in samples {
-        steps.entry((&s.labels, s.ts / step)).or_default().push(s);
+        steps
+            .entry((&s.labels, s.ts.saturating_sub(1) / step))
+            .or_default()
+            .push(s);
     }
     let mut sum = ExactSum::default();
     let mut increase = ExactSum::default();
@@ -271,8 +274,11 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
     let mut names = GroupLabels::default();
     let mut seen: HashMap<(String, usize), BTreeMap<Labels, u64>> = HashMap::new();
     let mut out = Vec::new();
-    let mut at = first - first % step + step;
-    while at <= newest - newest % step + step {
+    // Boundary t sees (t − over, t]: from the first at or after the first sample to the one
+    // holding the newest.
+    let boundary_of = |ts: u64| ts.div_ceil(step).max(1) * step;
+    let mut at = boundary_of(first);
+    while at <= boundary_of(newest) {
         for rule in &rules {
             let mut values = TermValues::default();
             for (index, term) in rule.terms.iter().enumerate() {
@@ -280,7 +286,7 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
                 let mut groups: BTreeMap<Labels, Vec<&Admitted>> = BTreeMap::new();
                 for s in admitted
                     .iter()
-                    .filter(|s| s.ts >= from && s.ts < at && term.selects(&s.labels))
+                    .filter(|s| s.ts > from && s.ts <= at && term.selects(&s.labels))
                 {
                     groups
                         .entry(s.labels.project(&term.by))

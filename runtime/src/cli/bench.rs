@@ -28,7 +28,7 @@ struct DelayLog {
 
 impl Observer for DelayLog {
     /// The first move, from time 0 to the source's start, passes no step that data could
-    /// reach.
+    /// reach. A boundary is passed once the input is past it: `[from, to)`.
     fn input_advanced(&self, from: u64, to: u64) {
         let step = self.step.load(Ordering::Relaxed);
         if step == 0 || from == 0 || to <= from {
@@ -36,8 +36,8 @@ impl Observer for DelayLog {
         }
         let now = Instant::now();
         let mut passed = self.passed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut boundary = from - from % step + step;
-        while boundary <= to {
+        let mut boundary = from.div_ceil(step) * step;
+        while boundary < to {
             passed.entry(boundary).or_insert(now);
             boundary += step;
         }
