@@ -105,24 +105,24 @@ pub async fn run(
 
 /// Runs `query` once to warm up, then `runs` times timed; each answer must have `lines` rows.
 async fn timed(client: &Client, query: &str, lines: u64, runs: usize) -> anyhow::Result<Timings> {
-    let mut took = Vec::with_capacity(runs);
-    for run in 0..=runs {
-        let started = Instant::now();
-        let answer = client
-            .query(query)
-            .fetch_bytes("TabSeparated")?
-            .collect()
-            .await?;
-        let elapsed = started.elapsed();
-        let answered = answer.iter().filter(|&&byte| byte == b'\n').count() as u64;
-        if answered != lines {
-            bail!("`{query}` returned {answered} rows, {lines} expected");
-        }
-        if run > 0 {
-            took.push(elapsed);
-        }
-    }
-    Ok(Timings::of(&took))
+    Timings::measure(
+        runs,
+        async || {
+            Ok(client
+                .query(query)
+                .fetch_bytes("TabSeparated")?
+                .collect()
+                .await?)
+        },
+        |answer| {
+            let answered = answer.iter().filter(|&&byte| byte == b'\n').count() as u64;
+            if answered != lines {
+                bail!("`{query}` returned {answered} rows, {lines} expected");
+            }
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// Writes the set's windows of `minutes` minutes.

@@ -72,6 +72,26 @@ pub struct Timings {
 }
 
 impl Timings {
+    /// Runs `query` once to warm the caches, then `runs` times timed; `check` refuses an
+    /// answer that is not the one expected (not timed).
+    async fn measure<R>(
+        runs: usize,
+        mut query: impl AsyncFnMut() -> anyhow::Result<R>,
+        check: impl Fn(&R) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
+        let mut took = Vec::with_capacity(runs);
+        for run in 0..=runs {
+            let started = std::time::Instant::now();
+            let answer = query().await?;
+            let elapsed = started.elapsed();
+            check(&answer)?;
+            if run > 0 {
+                took.push(elapsed);
+            }
+        }
+        Ok(Timings::of(&took))
+    }
+
     fn of(took: &[Duration]) -> Self {
         let mut ms: Vec<f64> = took.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         ms.sort_by(f64::total_cmp);
@@ -148,14 +168,19 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         .build()?;
     runtime.block_on(async {
         let client = postgres::connect(&raw).await?;
-        for target in [&throughput, &raw] {
-            client
-                .batch_execute(&format!("DROP TABLE IF EXISTS {}", target.table))
-                .await?;
-        }
-        for target in [&minutes, &hours] {
-            clickhouse::drop(target).await?;
-        }
+        let drop_tables = || async {
+            for target in [&throughput, &raw] {
+                client
+                    .batch_execute(&format!("DROP TABLE IF EXISTS {}", target.table))
+                    .await?;
+            }
+            for target in [&minutes, &hours] {
+                clickhouse::drop(target).await?;
+            }
+            anyhow::Ok(())
+        };
+        // What an interrupted run left, then this run's tables.
+        drop_tables().await?;
         let postgres_version: String = client
             .query_one("SHOW server_version", &[])
             .await?
@@ -233,14 +258,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             clickhouse::run(&minutes, &hours, &set, writers, &host, options.runs).await?;
 
         if !options.keep {
-            for target in [&throughput, &raw] {
-                client
-                    .batch_execute(&format!("DROP TABLE IF EXISTS {}", target.table))
-                    .await?;
-            }
-            for target in [&minutes, &hours] {
-                clickhouse::drop(target).await?;
-            }
+            drop_tables().await?;
         }
         Ok(Report {
             postgres_version,

@@ -319,19 +319,18 @@ pub fn query_texts(target: &Target, set: &DataSet, metric: &str, host: &str) -> 
 pub async fn queries(client: &Client, texts: &[String; 3], runs: usize) -> anyhow::Result<Queries> {
     let mut timings = Vec::new();
     for text in texts {
-        let mut took = Vec::with_capacity(runs);
-        for run in 0..=runs {
-            let started = Instant::now();
-            let rows = client.simple_query(text).await?;
-            let elapsed = started.elapsed();
-            if !rows.iter().any(|m| matches!(m, SimpleQueryMessage::Row(_))) {
-                bail!("`{text}` returned no rows: the data set is not where the query looks");
-            }
-            if run > 0 {
-                took.push(elapsed);
-            }
-        }
-        timings.push(Timings::of(&took));
+        let measured = Timings::measure(
+            runs,
+            async || Ok(client.simple_query(text).await?),
+            |rows| {
+                if !rows.iter().any(|m| matches!(m, SimpleQueryMessage::Row(_))) {
+                    bail!("`{text}` returned no rows: the data set is not where the query looks");
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        timings.push(measured);
     }
     let [
         one_series_last_hour,
