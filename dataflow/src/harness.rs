@@ -27,6 +27,9 @@ pub struct Script {
     pub rule_changes: Vec<(u64, Vec<(RuleRecord, isize)>)>,
     /// How many samples the source sends before advancing its watermark.
     pub batch: usize,
+    /// An event time the source's frontier reaches before the input closes, as a source's
+    /// watermark follows the wall clock once its input stops: rules are evaluated up to it.
+    pub until: Option<u64>,
 }
 
 /// Everything a run produced, sorted so that runs can be compared.
@@ -215,7 +218,12 @@ fn feed(
     }
     // As a source that ends does: the frontier passes its last sample before the input closes,
     // so that every worker knows where the input ended.
-    let end = script.samples.iter().map(|(_, ts, _)| *ts + 1).max();
+    let end = script
+        .samples
+        .iter()
+        .map(|(_, ts, _)| *ts + 1)
+        .chain(script.until)
+        .max();
     if let Some(end) = end {
         input.advance_to(end.max(*input.time()));
     }

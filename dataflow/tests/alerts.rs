@@ -57,6 +57,7 @@ fn script(samples: Vec<(Labels, u64, f64)>) -> Script {
         samples,
         rule_changes: Vec::new(),
         batch: 2,
+        until: None,
     }
 }
 

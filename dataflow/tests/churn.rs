@@ -65,6 +65,7 @@ fn state_follows_the_hosts_alive_and_results_equal_the_oracle() {
         samples: churning_fleet(),
         rule_changes: Vec::new(),
         batch: 64,
+        until: None,
     };
     let alive = HOSTS * 2 + 1;
     let ever = GENERATIONS * HOSTS * 2 + 1;

@@ -48,7 +48,7 @@ proptest! {
         batch in 1usize..64,
     ) {
         let plan = plan(PIPELINE);
-        let script = Script { samples, rule_changes: Vec::new(), batch };
+        let script = Script { samples, rule_changes: Vec::new(), batch, until: None };
         let one = run(&plan, &script, 1);
         let four = run(&plan, &script, 4);
         let placed = run_fed(&plan, &script, 4, Feeding::Placed);

@@ -66,7 +66,7 @@ proptest! {
         batch in 1usize..48,
     ) {
         let plan = plan(PIPELINE);
-        let script = Script { samples, rule_changes: Vec::new(), batch };
+        let script = Script { samples, rule_changes: Vec::new(), batch, until: None };
         for workers in [1, 3] {
             let result = oracle::check(&plan, &script, &run(&plan, &script, workers));
             prop_assert!(result.is_ok(), "{} worker(s): {}", workers, result.unwrap_err());
@@ -89,6 +89,7 @@ fn the_check_notices_wrong_results() {
         samples,
         rule_changes: Vec::new(),
         batch: 5,
+        until: None,
     };
     let good = run(&plan, &script, 1);
     assert_eq!(oracle::check(&plan, &script, &good), Ok(()));

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod schema;
 pub mod span;
 pub mod syntax;
+pub mod testing;
 
 pub use check::EnvLookup;
 pub use diagnostics::{Diagnostic, Severity};
@@ -24,6 +25,8 @@ pub struct Compiled {
     pub plan: Option<Plan>,
     /// Errors and warnings in file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// The file's test blocks, for `pipectl test`.
+    pub tests: Vec<testing::TestCase>,
 }
 
 impl Compiled {
@@ -44,7 +47,38 @@ pub fn compile(source: &str, env: EnvLookup) -> Compiled {
             .plan
             .filter(|_| !diagnostics.iter().any(Diagnostic::is_error)),
         diagnostics,
+        tests: checked.tests,
     }
+}
+
+/// Parses and checks a file of test blocks kept beside a pipeline (`quickstart.pipe.test`)
+/// against the pipeline's alert rules.
+pub fn compile_tests(source: &str, rules: &[&str]) -> (Vec<testing::TestCase>, Vec<Diagnostic>) {
+    let (file, mut diagnostics) = syntax::parse(source);
+    for block in &file.blocks {
+        if block.kind.name != testing::TEST_KEYWORD {
+            diagnostics.push(
+                Diagnostic::new(
+                    diagnostics::Code::BadTest,
+                    block.kind.span,
+                    format!(
+                        "a test file holds `test` blocks only, not `{}`",
+                        block.kind.name
+                    ),
+                )
+                .label("not a test")
+                .help("pipeline blocks belong in the `.pipe` file beside it"),
+            );
+        }
+    }
+    let tests = file
+        .blocks
+        .iter()
+        .filter(|block| block.kind.name == testing::TEST_KEYWORD);
+    let (tests, checked) = testing::check(tests, rules);
+    diagnostics.extend(checked);
+    diagnostics.sort_by_key(|diagnostic| diagnostic.primary.span.start);
+    (tests, diagnostics)
 }
 
 /// Parses and checks `source` against the process environment.

@@ -24,6 +24,10 @@ fn diagnostics_markdown() -> String {
     let mut out = String::new();
     for code in Code::ALL {
         out.push_str(&format!("### {}: {}\n\n", code.id(), code.title()));
+        if *code == Code::ExpectationFailed {
+            out.push_str("Reported by `pipectl test` after a run; see [Tests](#tests).\n\n");
+            continue;
+        }
         let example = files.iter().find_map(|path| {
             let source = std::fs::read_to_string(path).unwrap();
             let first_line = source.lines().next().unwrap_or_default().to_string();

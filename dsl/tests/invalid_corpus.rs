@@ -52,11 +52,14 @@ fn the_corpus_exercises_every_diagnostic_code() {
         let source = std::fs::read_to_string(&path).unwrap();
         seen.extend(expected_codes(&source, &path));
     }
+    // A failed expectation is reported by `pipectl test`, after a run; runtime/tests/cli.rs
+    // shows it.
     let missing: Vec<&str> = Code::ALL
         .iter()
+        .filter(|code| **code != Code::ExpectationFailed)
         .map(|code| code.id())
         .filter(|id| !seen.contains(*id))
         .collect();
     assert!(missing.is_empty(), "no invalid file exercises {missing:?}");
-    assert!(seen.len() >= Code::ALL.len());
+    assert!(seen.len() + 1 >= Code::ALL.len());
 }

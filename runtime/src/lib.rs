@@ -5,6 +5,7 @@ mod append;
 pub mod cli;
 pub mod loadgen;
 pub mod pipeline;
+pub mod rule_test;
 pub mod sinks;
 pub mod sources;
 pub mod status;

@@ -111,6 +111,7 @@ fn fmt_check_accepts_canonical_files_and_shows_a_diff_for_others() {
         "fmt",
         "--check",
         &pipeline("quickstart.pipe"),
+        &pipeline("quickstart.pipe.test"),
         &pipeline("metrics.pipe"),
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
@@ -219,5 +220,79 @@ fn plan_tree_hides_passwords_and_env_values_never_enter_a_plan() {
     assert!(
         !json.contains("from-env-secret"),
         "an environment value reached the plan: {json}"
+    );
+}
+
+#[test]
+fn test_runs_the_quickstart_tests_and_fails_on_a_broken_expectation() {
+    let output = pipectl(&["test", &pipeline("quickstart.pipe")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("running 3 tests from"), "{stdout}");
+    assert!(
+        stdout.contains("test result: ok. 3 passed; 0 failed"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart = std::fs::read_to_string(pipeline("quickstart.pipe")).unwrap();
+    let tests = std::fs::read_to_string(pipeline("quickstart.pipe.test")).unwrap();
+    let file = write(dir.path(), "q.pipe", &quickstart);
+    let broken = tests.replace("CPU on web-1 is 99%", "CPU on web-1 is 98%");
+    write(dir.path(), "q.pipe.test", &broken);
+    let output = pipectl(&["test", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("test high_cpu_pages_after_two_minutes_and_keeps_firing ... FAILED"));
+    assert!(
+        stdout.contains("test result: FAILED. 2 passed; 1 failed"),
+        "{stdout}"
+    );
+    let stderr = text(&output.stderr);
+    let line = broken
+        .lines()
+        .position(|line| line.trim_start().starts_with("HighCpu {") && !line.contains('}'))
+        .unwrap()
+        + 1;
+    assert!(stderr.contains(&format!("q.pipe.test:{line}:")), "{stderr}");
+    assert!(
+        stderr.contains("at 2m, `HighCpu` has other alerts than expected"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(
+        "expected: firing {host=\"web-1\", severity=\"critical\"} annotations {summary=\"CPU on web-1 is 98%\"}"
+    ));
+    assert!(stderr.contains(
+        "actual:   firing {host=\"web-1\", severity=\"critical\"} annotations {summary=\"CPU on web-1 is 99%\"}"
+    ));
+}
+
+#[test]
+fn test_reads_test_blocks_in_the_pipeline_and_reports_a_file_without_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = "source metrics from generator { interval = 10s }\n\
+        alert Hot {\n  when max(temp) over 30s by host > 40\n  for 20s\n}\n\
+        sink pages to console { from = alerts }\n\n\
+        test hot_rack {\n  input {\n    temp{host=\"r1\"} = \"30 45x5 _x3 30x3\"\n    temp{host=\"r2\"} = \"30x12\"\n  }\n  \
+        expect {\n    10s { Hot { host = \"r1\", state = pending } }\n    30s { Hot { host = \"r1\" } }\n    \
+        1m20s { Hot { host = \"r1\" } }\n    1m30s { Hot = none }\n  }\n}\n";
+    let file = write(dir.path(), "hot.pipe", pipeline);
+    let output = pipectl(&["test", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("test hot_rack ... ok"));
+    let output = pipectl(&["fmt", "--check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+
+    let untested = write(
+        dir.path(),
+        "untested.pipe",
+        &pipeline[..pipeline.find("test hot_rack").unwrap()],
+    );
+    let output = pipectl(&["test", untested.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("has no tests"),
+        "{}",
+        text(&output.stderr)
     );
 }

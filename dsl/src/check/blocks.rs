@@ -38,12 +38,12 @@ impl Declared<'_> {
 
 /// Checks each block on its own.
 pub fn declare<'a>(
-    blocks: &'a [Block],
+    blocks: impl IntoIterator<Item = &'a Block>,
     env: EnvLookup,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Declared<'a>> {
     blocks
-        .iter()
+        .into_iter()
         .filter_map(|block| declare_block(block, env, diagnostics))
         .collect()
 }
@@ -64,7 +64,10 @@ fn declare_block<'a>(
             )
             .label("not a kind of block")
             .maybe_help(did_you_mean(&block.kind.name, keywords))
-            .note(format!("blocks are {}", quoted_list(keywords))),
+            .note(format!(
+                "blocks are {}, and `test` for a pipeline's tests",
+                quoted_list(keywords)
+            )),
         );
         return None;
     };

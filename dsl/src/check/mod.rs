@@ -8,7 +8,7 @@ mod graph;
 mod labels;
 mod sinks;
 mod streams;
-mod suggest;
+pub(crate) mod suggest;
 mod usage;
 mod values;
 
@@ -17,6 +17,7 @@ pub use values::EnvLookup;
 use crate::diagnostics::Diagnostic;
 use crate::plan::Plan;
 use crate::syntax::ast::File;
+use crate::testing::{self, TEST_KEYWORD, TestCase};
 
 /// The outcome of checking a file: a plan when there are no errors, and every diagnostic (errors
 /// and warnings) in file order.
@@ -26,12 +27,18 @@ pub struct Checked {
     pub plan: Option<Plan>,
     /// Errors and warnings, in the order of their place in the file.
     pub diagnostics: Vec<Diagnostic>,
+    /// The file's test blocks.
+    pub tests: Vec<TestCase>,
 }
 
 /// Checks a parsed file. `env` reads environment variables for `env()` without defaults.
 pub fn check(file: &File, env: EnvLookup) -> Checked {
     let mut diagnostics = Vec::new();
-    let declared = blocks::declare(&file.blocks, env, &mut diagnostics);
+    let (test_blocks, pipeline_blocks): (Vec<_>, Vec<_>) = file
+        .blocks
+        .iter()
+        .partition(|block| block.kind.name == TEST_KEYWORD);
+    let declared = blocks::declare(pipeline_blocks, env, &mut diagnostics);
     let mut graph = graph::Graph::new(&declared, &file.unparsed, &mut diagnostics);
     let sources = streams::sources(&mut graph, &mut diagnostics);
     let rollups = streams::rollups(&mut graph, &mut diagnostics);
@@ -50,11 +57,27 @@ pub fn check(file: &File, env: EnvLookup) -> Checked {
     if file.unparsed.is_empty() {
         usage::warnings(&graph, &file.blocks, &mut diagnostics);
     }
+    let rules: Vec<&str> = alert_names(file);
+    let (tests, test_diagnostics) = testing::check(test_blocks, &rules);
+    diagnostics.extend(test_diagnostics);
     let plan = (!diagnostics.iter().any(Diagnostic::is_error)).then_some(Plan {
         sources,
         rollups,
         alerts,
         sinks,
     });
-    Checked { plan, diagnostics }
+    Checked {
+        plan,
+        diagnostics,
+        tests,
+    }
+}
+
+/// The names of the file's alert blocks, which its tests may expect.
+pub fn alert_names(file: &File) -> Vec<&str> {
+    file.blocks
+        .iter()
+        .filter(|block| block.kind.name == crate::schema::BlockKind::Alert.keyword())
+        .map(|block| block.name.name.as_str())
+        .collect()
 }

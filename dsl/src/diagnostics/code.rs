@@ -43,7 +43,7 @@ macro_rules! codes {
 
 codes! {
     Syntax = "E0001", Error, "the text does not follow the grammar";
-    UnknownBlockKind = "E0101", Error, "a block is not `source`, `rollup`, `alert` or `sink`";
+    UnknownBlockKind = "E0101", Error, "a block is not `source`, `rollup`, `alert`, `sink` or `test`";
     BadHeader = "E0102", Error, "a block header has the wrong shape for its kind";
     UnknownKind = "E0103", Error, "a source or sink kind does not exist";
     UnknownProperty = "E0104", Error, "a property does not exist for this block";
@@ -69,6 +69,10 @@ codes! {
     ConditionType = "E0304", Error, "a condition mixes numbers and conditions wrongly";
     GroupingMismatch = "E0305", Error, "two sides of an operator are grouped by different labels";
     UnknownTemplateField = "E0306", Error, "an annotation or label template names an unknown field";
+    BadTest = "E0401", Error, "a test block is not shaped as `test NAME { interval, input, expect }`";
+    InvalidSeries = "E0402", Error, "a test's input series is not in promtool's expanding notation";
+    UnknownRule = "E0403", Error, "a test expects alerts of a rule the pipeline does not have";
+    ExpectationFailed = "E0404", Error, "`pipectl test`: the alerts a rule produced differ from those a test expects";
     UnreadStream = "W0001", Warning, "a source or rollup is read by nothing";
     AlertsUnread = "W0002", Warning, "the file has alert rules but no sink reads `alerts`";
 }

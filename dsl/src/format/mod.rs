@@ -15,6 +15,7 @@ use crate::span::LineIndex;
 use crate::syntax::ast::{Block, Body, Comment, Entry, File, Value, ValueKind};
 use crate::syntax::literal::quote;
 use crate::syntax::parse;
+use crate::testing::TEST_KEYWORD;
 
 /// The canonical form of `source`, or the syntax errors that stop it from being formatted.
 pub fn format(source: &str) -> Result<String, Vec<Diagnostic>> {
@@ -30,6 +31,7 @@ pub fn format(source: &str) -> Result<String, Vec<Diagnostic>> {
         out: String::with_capacity(source.len() + 64),
         last_line: 0,
         at_container_start: true,
+        in_test: false,
     };
     printer.file(&file);
     Ok(printer.finish())
@@ -46,6 +48,8 @@ struct Printer<'a> {
     last_line: usize,
     /// No blank line right after `{` or at the start of the file.
     at_container_start: bool,
+    /// Printing a test block, whose sections are all written in statement form.
+    in_test: bool,
 }
 
 impl Printer<'_> {
@@ -61,6 +65,7 @@ impl Printer<'_> {
     }
 
     fn block(&mut self, block: &Block) {
+        self.in_test = block.kind.name == TEST_KEYWORD;
         self.out.push_str(&block.kind.name);
         self.out.push(' ');
         self.out.push_str(&block.name.name);
@@ -165,7 +170,7 @@ impl Printer<'_> {
         spec: Option<&'static KindSpec>,
     ) -> Vec<Option<usize>> {
         let alignable = |line: &std::ops::Range<usize>| {
-            line.len() == 1 && !is_statement(&body.entries[line.start], spec)
+            line.len() == 1 && !is_statement(&body.entries[line.start], spec, self.in_test)
         };
         let mut widths = vec![None; lines.len()];
         let mut index = 0;
@@ -211,7 +216,7 @@ impl Printer<'_> {
     ) {
         let key = key_text(entry);
         self.out.push_str(&key);
-        if is_statement(entry, spec) {
+        if is_statement(entry, spec, self.in_test) {
             self.out.push(' ');
         } else {
             let padding = key_width.unwrap_or(0).saturating_sub(key.chars().count());
@@ -338,18 +343,24 @@ impl Printer<'_> {
     }
 }
 
-/// Alert clauses such as `for 2m` are written without `=`; conditions always are.
-fn is_statement(entry: &Entry, spec: Option<&'static KindSpec>) -> bool {
+/// Alert clauses such as `for 2m` are written without `=`; conditions always are, and so are the
+/// sections of a test block (`input { … }`, `10m { … }`), which have no schema.
+fn is_statement(entry: &Entry, spec: Option<&'static KindSpec>, in_test: bool) -> bool {
     matches!(entry.value.kind, ValueKind::Condition(_))
+        || (in_test && matches!(entry.value.kind, ValueKind::Map(_)))
         || spec
             .and_then(|spec| spec.property(&entry.key.name))
             .is_some_and(|p| p.statement)
 }
 
 fn key_text(entry: &Entry) -> String {
-    if entry.quoted_key {
+    let mut key = if entry.quoted_key {
         quote(&entry.key.name)
     } else {
         entry.key.name.clone()
+    };
+    if let Some(series) = &entry.series {
+        expr::matchers(series, &mut key);
     }
+    key
 }

@@ -90,6 +90,9 @@ pub struct Entry {
     pub key: Ident,
     /// Whether the key was written in quotes.
     pub quoted_key: bool,
+    /// The label matchers of a key written as a series, `metric{label="value"}`: how a test
+    /// block names its input series.
+    pub series: Option<Vec<Matcher>>,
     /// The value.
     pub value: Value,
     /// From key to the end of the value.

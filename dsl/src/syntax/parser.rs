@@ -147,6 +147,7 @@ impl Builder<'_> {
                 Entry {
                     key,
                     quoted_key: false,
+                    series: None,
                     value: Value {
                         span: expr.span(),
                         kind: ValueKind::Condition(expr),
@@ -156,12 +157,12 @@ impl Builder<'_> {
             }
             Rule::property => {
                 let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::equals);
-                let key_pair = inner
-                    .next()
-                    .expect("property key")
-                    .into_inner()
-                    .next()
-                    .expect("key holds a name");
+                let key_rule = inner.next().expect("property key");
+                let is_series = key_rule.as_rule() == Rule::series_key;
+                let mut key_parts = key_rule.into_inner();
+                let key_pair = key_parts.next().expect("key holds a name");
+                let series =
+                    is_series.then(|| self.matchers(key_parts.next().expect("series matchers")));
                 let quoted_key = key_pair.as_rule() == Rule::string;
                 let key = if quoted_key {
                     Ident {
@@ -175,6 +176,7 @@ impl Builder<'_> {
                 Entry {
                     key,
                     quoted_key,
+                    series,
                     value,
                     span,
                 }

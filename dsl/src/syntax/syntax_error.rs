@@ -119,7 +119,7 @@ fn expected_list(rules: &[Rule]) -> String {
 /// What a grammar rule is called in an error message.
 fn describe(rule: Rule) -> &'static str {
     match rule {
-        Rule::ident | Rule::key => "a name",
+        Rule::ident | Rule::key | Rule::series_key => "a name",
         Rule::label => "a label name",
         Rule::connector => "`from` or `to`",
         Rule::link => "`from` or `to`",

@@ -8,6 +8,7 @@ mod plan;
 mod report;
 mod run;
 mod supervise;
+mod test;
 mod validate;
 
 use std::path::PathBuf;
@@ -171,6 +172,12 @@ enum Command {
         #[arg(long, value_name = "VERSION")]
         clickhouse: Option<String>,
     },
+    /// Run the tests of a pipeline's alert rules: its `test` blocks and those of `FILE.test`
+    /// beside it. Exit 0 when every expectation holds, 1 otherwise.
+    Test {
+        /// The `.pipe` file.
+        file: PathBuf,
+    },
     /// Print the dataflow a file compiles to.
     Plan {
         /// The `.pipe` file.
@@ -235,6 +242,7 @@ pub fn main() -> ExitCode {
         } => validate::run(&files, deny_warnings, style),
         Command::Fmt { files, check } => fmt::run(&files, check, style),
         Command::Plan { file, format } => plan::run(&file, format, style),
+        Command::Test { file } => test::run(&file, style),
         Command::Migrate {
             file,
             apply,

@@ -194,6 +194,7 @@ pub fn harness_lines(
         samples,
         rule_changes: Vec::new(),
         batch: 256,
+        until: None,
     };
     let windows = run(plan, &script, 1).windows;
     windows
