@@ -8,6 +8,7 @@
 pub mod check;
 pub mod diagnostics;
 pub mod format;
+pub mod import;
 pub mod plan;
 pub mod schema;
 pub mod span;

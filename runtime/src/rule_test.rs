@@ -29,7 +29,8 @@ pub struct ActiveAlert {
 pub struct Mismatch<'t> {
     /// What was expected.
     pub expectation: &'t Expectation,
-    /// What the rule had active at that time.
+    /// What the rule had active at that time (firing only, unless the test expects a
+    /// pending alert).
     pub actual: Vec<ActiveAlert>,
 }
 
@@ -39,13 +40,42 @@ pub fn run_case<'t>(plan: &Plan, case: &'t TestCase) -> Vec<Mismatch<'t>> {
     case.expectations
         .iter()
         .filter_map(|expectation| {
-            let actual = active_at(&transitions, &expectation.rule, TEST_START + expectation.at);
+            let mut actual =
+                active_at(&transitions, &expectation.rule, TEST_START + expectation.at);
+            // As promtool does, pending alerts are compared only where the test names one.
+            if !expectation
+                .alerts
+                .iter()
+                .any(|alert| alert.state == AlertState::Pending)
+            {
+                actual.retain(|alert| alert.state == AlertState::Firing);
+            }
             (!matches(&expectation.alerts, &actual)).then_some(Mismatch {
                 expectation,
                 actual,
             })
         })
         .collect()
+}
+
+/// The alerts each rule of `plan` has firing at every `step` from the test's start to its
+/// last expected time: what a comparison with another evaluator (promtool) checks step by step.
+pub fn firing_timeline(
+    plan: &Plan,
+    case: &TestCase,
+    step: u64,
+) -> Vec<(u64, String, Vec<ActiveAlert>)> {
+    let transitions = run(plan, &script(plan, case), 1).transitions;
+    let until = case.expectations.iter().map(|e| e.at).max().unwrap_or(0);
+    let mut timeline = Vec::new();
+    for at in (0..=until).step_by(step.max(1) as usize) {
+        for rule in &plan.alerts {
+            let mut alerts = active_at(&transitions, &rule.name, TEST_START + at);
+            alerts.retain(|alert| alert.state == AlertState::Firing);
+            timeline.push((at, rule.name.clone(), alerts));
+        }
+    }
+    timeline
 }
 
 /// The test's series as a source would receive them, in time order, and the time up to which

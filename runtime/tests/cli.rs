@@ -296,3 +296,57 @@ fn test_reads_test_blocks_in_the_pipeline_and_reports_a_file_without_tests() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn import_prometheus_converts_rules_and_tests_into_a_pipeline_that_validates_and_passes() {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prometheus/rules.yml");
+    let tests = rules.with_file_name("rules.test.yml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("imported.pipe");
+    let output = pipectl(&[
+        "import",
+        "prometheus",
+        rules.to_str().unwrap(),
+        "--tests",
+        tests.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    for (line, name) in [
+        (34, "service:http_requests:rate5m"),
+        (36, "InstanceDown"),
+        (39, "FancySummary"),
+    ] {
+        assert!(
+            stderr.contains(&format!("rules.yml:{line}: `{name}` not imported: ")),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("imported 6 alert rules; 3 not imported"),
+        "{stderr}"
+    );
+    let pipeline = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        pipeline.contains("when avg(cpu_usage_percent{environment=\"prod\"}) over 5m by host > 90")
+    );
+    assert!(pipeline.contains("rules.yml:36: InstanceDown: a bare selector"));
+    let output = pipectl(&["validate", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = pipectl(&["fmt", "--check", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    let output = pipectl(&["test", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("test fleet ... ok"));
+
+    let nothing = write(
+        dir.path(),
+        "nothing.yml",
+        "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n",
+    );
+    let output = pipectl(&["import", "prometheus", nothing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("nothing.yml:4: `Down` not imported"));
+}

@@ -31,6 +31,9 @@ pub fn syntax_error(error: &Error<Rule>, text: &str, offset: usize) -> Diagnosti
         .label("unclosed")
         .help(format!("add `{closing}` where it should end"));
     }
+    if let Some(diagnostic) = prometheus_syntax(text, at, offset) {
+        return diagnostic;
+    }
     let found = found_at(text, at);
     let span = Span::new(at, at + found.len_in_text).shift(offset);
     let expected = match &error.variant {
@@ -47,6 +50,83 @@ pub fn syntax_error(error: &Error<Rule>, text: &str, offset: usize) -> Diagnosti
         diagnostic = diagnostic.help(help);
     }
     diagnostic
+}
+
+/// Keys of Prometheus rule files, which people paste into `.pipe` files.
+const PROMETHEUS_KEYS: [&str; 10] = [
+    "expr",
+    "for",
+    "keep_firing_for",
+    "labels",
+    "annotations",
+    "alert",
+    "record",
+    "groups",
+    "rules",
+    "interval",
+];
+
+/// The diagnostic for a Prometheus rule (`expr: …`, `for: 2m`) or a PromQL condition (`when
+/// avg by (host) (avg_over_time(x[5m])) > 90`) written where `.pipe` syntax belongs: it names
+/// what it saw, shows the `.pipe` spelling where it can, and points to the importer.
+fn prometheus_syntax(text: &str, at: usize, offset: usize) -> Option<Diagnostic> {
+    let line_start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = &text[line_start..line_end];
+    let indent = line.len() - line.trim_start().len();
+    let content = line.trim_start().trim_start_matches('-').trim_start();
+    let content_start = line_start + (line.len() - content.len());
+    let span = Span::new(line_start + indent, line_end).shift(offset);
+    let import = "`pipectl import prometheus RULES.yml` converts whole Prometheus rule files";
+    if let Some((key, value)) = content.split_once(':')
+        && PROMETHEUS_KEYS.contains(&key.trim())
+        && at >= content_start + key.len()
+    {
+        let key = key.trim();
+        let value = value.trim();
+        let help = match key {
+            "expr" => match crate::import::promql::condition(value) {
+                Ok(converted) => format!("in a `.pipe` alert: `when {}`", converted.condition),
+                Err(reason) => format!(
+                    "in a `.pipe` alert the condition is `when …`; this expression does not convert: {reason}"
+                ),
+            },
+            "for" | "keep_firing_for" | "interval" => {
+                format!("in a `.pipe` alert: `{key} {value}`")
+            }
+            "labels" | "annotations" => {
+                format!("in a `.pipe` alert: `{key} {{ name = \"value\" }}`")
+            }
+            _ => "a `.pipe` alert is `alert NAME { when … }`".to_string(),
+        };
+        return Some(
+            Diagnostic::new(
+                Code::Syntax,
+                span,
+                format!("`{key}:` is Prometheus rule syntax, not `.pipe`"),
+            )
+            .label("written as in a Prometheus rule file")
+            .help(help)
+            .note(import),
+        );
+    }
+    let condition = content.strip_prefix("when")?.trim();
+    let looks_like_promql = condition.contains('[') || condition.contains("by (");
+    if !looks_like_promql {
+        return None;
+    }
+    let help = match crate::import::promql::condition(condition) {
+        Ok(converted) => format!("in `.pipe`: `when {}`", converted.condition),
+        Err(reason) => format!("it does not convert to `.pipe`: {reason}"),
+    };
+    Some(
+        Diagnostic::new(Code::Syntax, span, "this condition is written in PromQL")
+            .label("PromQL, not a `.pipe` condition")
+            .help(help)
+            .note(import),
+    )
 }
 
 struct Found {

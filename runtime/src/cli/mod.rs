@@ -2,6 +2,7 @@
 
 mod bench;
 mod fmt;
+mod import;
 mod loadgen;
 mod migrate;
 mod plan;
@@ -178,6 +179,11 @@ enum Command {
         /// The `.pipe` file.
         file: PathBuf,
     },
+    /// Convert other tools' files to a `.pipe` file.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
     /// Print the dataflow a file compiles to.
     Plan {
         /// The `.pipe` file.
@@ -222,6 +228,29 @@ pub enum BenchCommand {
     },
 }
 
+/// What `pipectl import` converts.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Prometheus alerting rule files: the rules whose expressions pipe can evaluate with the
+    /// same meaning, with `for`, `keep_firing_for`, labels and annotations; every other rule
+    /// is listed with its line and the reason. The output validates.
+    Prometheus {
+        /// Rule files (`groups: [{ rules: [...] }]`).
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+        /// `promtool test rules` files whose alert tests become test blocks.
+        #[arg(long = "tests", value_name = "FILE")]
+        tests: Vec<PathBuf>,
+        /// Write the pipeline here instead of to standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The evaluation step when no group sets `interval` (Prometheus's default
+        /// `evaluation_interval`).
+        #[arg(long, default_value = "1m", value_parser = parse_duration)]
+        step: u64,
+    },
+}
+
 /// How `pipectl plan` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
@@ -243,6 +272,15 @@ pub fn main() -> ExitCode {
         Command::Fmt { files, check } => fmt::run(&files, check, style),
         Command::Plan { file, format } => plan::run(&file, format, style),
         Command::Test { file } => test::run(&file, style),
+        Command::Import {
+            what:
+                ImportCommand::Prometheus {
+                    rules,
+                    tests,
+                    output,
+                    step,
+                },
+        } => import::run(&rules, &tests, output.as_deref(), step),
         Command::Migrate {
             file,
             apply,
