@@ -125,6 +125,7 @@ fn main() -> anyhow::Result<()> {
         console: Console::stdout(None),
         observer: None,
         sources: BTreeMap::from([("rooms".to_string(), open)]),
+        rule_links: Default::default(),
     };
     let telemetry = Telemetry::new();
     let ending = pipeline::run(

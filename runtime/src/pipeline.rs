@@ -55,6 +55,9 @@ pub struct RunOptions {
     /// Sources the program running the pipeline provides itself, by name: its `external`
     /// sources, or others it replaces.
     pub sources: BTreeMap<String, Opener>,
+    /// Where each alert rule is written, by rule name (`file:///…/x.pipe#L12`): the link an
+    /// alert carries back to its rule.
+    pub rule_links: BTreeMap<String, String>,
 }
 
 /// Figures the status line and the summary show that the dataflow does not know.

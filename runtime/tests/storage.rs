@@ -1,5 +1,5 @@
-//! End to end: `pipectl loadgen` → Kafka → the production pipeline (`pipelines/metrics.pipe`
-//! without its Alertmanager sink) → PostgreSQL and ClickHouse, with the pipeline killed
+//! End to end: `pipectl loadgen` → Kafka → the production pipeline (`pipelines/metrics.pipe`,
+//! its Alertmanager sink included) → PostgreSQL and ClickHouse, with the pipeline killed
 //! (SIGKILL) while loadgen still sends and started again. Then, in SQL: the raw table holds
 //! every good sample exactly once; each 1-minute window's count, sum, min and max equal the
 //! same aggregates computed over the raw table; its quantiles are the raw samples' at the
@@ -24,6 +24,7 @@ fn pipectl(dir: &Path) -> Running {
             .env("KAFKA_BROKERS", brokers())
             .env("PG_URL", pg_url())
             .env("CLICKHOUSE_URL", clickhouse_url())
+            .env("ALERTMANAGER_URL", alertmanager_url())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -31,14 +32,13 @@ fn pipectl(dir: &Path) -> Running {
     )
 }
 
-/// `pipelines/metrics.pipe` without its Alertmanager sink (a later issue's), each name in
-/// `renames` replaced so that the run has topics and tables of its own.
+/// `pipelines/metrics.pipe`, each name in `renames` replaced so that the run has topics and
+/// tables of its own.
 fn production_pipeline(renames: &[(&str, &str)]) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/metrics.pipe");
     let mut text: String = std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .filter(|line| !line.contains("to alertmanager"))
         .map(|line| format!("{line}\n"))
         .collect();
     for (from, to) in renames {
@@ -46,6 +46,12 @@ fn production_pipeline(renames: &[(&str, &str)]) -> String {
         text = text.replace(from, to);
     }
     text
+}
+
+fn alertmanager_url() -> String {
+    std::env::var("ALERTMANAGER_URL").unwrap_or_else(|_| {
+        panic!("ALERTMANAGER_URL is not set: start Alertmanager with `export $(scripts/services start alertmanager)`")
+    })
 }
 
 /// (metric, host, minute) → [count, sum, min, max, and two quantiles].

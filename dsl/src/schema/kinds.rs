@@ -351,14 +351,14 @@ pub static SINKS: &[KindSpec] = &[
     KindSpec {
         block: BlockKind::Sink,
         name: "alertmanager",
-        doc: "Posts alert transitions to Alertmanager's v2 API, with the rule's labels and annotations, `startsAt` and, when resolved, `endsAt`.",
+        doc: "Posts alerts to Alertmanager's v2 API (`POST /api/v2/alerts`) as Prometheus does: firing ones with `startsAt`, an `endsAt` four minutes ahead and a `generatorURL` naming the rule's file and line, posted again every minute while they fire; resolved ones with their `endsAt`. Pending and cancelled transitions are not sent. Runs on every worker for the rules it evaluates; a batch is durable once an Alertmanager accepted it: while none can be reached it is retried with backoff and the pipeline waits.",
         properties: &[
             FROM,
             property(
                 "url",
                 PropType::Url,
                 Default::Required,
-                "Alertmanager's base URL, such as `http://127.0.0.1:9093`.",
+                "Alertmanager's base URL, such as `http://127.0.0.1:9093`, or several separated by commas (an HA pair): each gets every alert, and one that is down gets what it missed when it is back (up to 10,000 alerts; more are counted and logged). http only in this version.",
             ),
         ],
         accepts: &[Shape::Alerts],

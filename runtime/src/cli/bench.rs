@@ -135,6 +135,7 @@ pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
         console: Console::stdout(None),
         observer: Some(Arc::clone(&delays) as Arc<dyn Observer>),
         sources: Default::default(),
+        rule_links: Default::default(),
     };
     if let Err(error) = pipeline::run(
         plan,

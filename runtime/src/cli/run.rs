@@ -36,6 +36,7 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
     let Some(plan) = report::plan(path, style) else {
         return false;
     };
+    let rule_links = rule_links(path, &plan);
     let stop = stop_on_ctrl_c();
     let telemetry = Telemetry::new();
     let progress = Arc::new(Progress::default());
@@ -55,6 +56,7 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
         console: Console::stdout(status.bar()),
         observer: None,
         sources: Default::default(),
+        rule_links,
     };
     let result = pipeline::run(plan, Arc::clone(&telemetry), Arc::clone(&progress), options);
     status.finish();
@@ -166,4 +168,21 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
         tracing::warn!("Ctrl-C will not stop the run cleanly: {error}");
     }
     stop
+}
+
+/// `file:///…/FILE.pipe#L12` for each alert rule of the file: the `generatorURL` of its alerts.
+fn rule_links(path: &Path, plan: &pipe_dsl::Plan) -> std::collections::BTreeMap<String, String> {
+    let source = std::fs::read_to_string(path).unwrap_or_default();
+    let lines = pipe_dsl::span::LineIndex::new(&source);
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    plan.alerts
+        .iter()
+        .map(|rule| {
+            let line = lines.line(rule.span.start);
+            (
+                rule.name.clone(),
+                format!("file://{}#L{line}", absolute.display()),
+            )
+        })
+        .collect()
 }

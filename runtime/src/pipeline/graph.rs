@@ -91,6 +91,7 @@ pub fn build(
                 console: &options.console,
                 resumable,
                 resumed,
+                rule_links: &options.rule_links,
             };
             for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
                 acknowledged.probe_with(&probe);

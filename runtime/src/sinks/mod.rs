@@ -1,5 +1,5 @@
 //! Sinks: where streams go. A connector is a folder here (`console/`, `file/`, `kafka/`,
-//! `timescale/`, `clickhouse/`), each
+//! `timescale/`, `clickhouse/`, `alertmanager/`), each
 //! with its settings taken from the plan, its writer and its tests; [`open`] is the one place
 //! that knows the kinds.
 //!
@@ -14,6 +14,7 @@
 //! the operator that runs it holds back its own progress until then ([`operator`]), so a probe
 //! after every sink shows the pipeline's durable frontier, up to which sources commit.
 
+mod alertmanager;
 pub mod clickhouse;
 mod console;
 mod file;
@@ -78,6 +79,8 @@ pub struct SinkContext<'a> {
     pub resumable: bool,
     /// When the run resumed: every output before this time was durable already.
     pub resumed: Option<u64>,
+    /// Where each alert rule is written, by name, for links back to it.
+    pub rule_links: &'a BTreeMap<String, String>,
 }
 
 /// Opens a sink: the one place that maps kinds to connectors.
@@ -103,24 +106,13 @@ pub fn open(
             Writers::Every,
             Box::new(clickhouse::ClickHouseSink::open(name, settings, context)?),
         ),
-        SinkConnector::Alertmanager(_) => {
-            anyhow::bail!(
-                "sink `{name}` writes to {}, which this version of pipectl cannot run yet; `pipectl run` supports console, file, kafka, timescale and clickhouse sinks",
-                kind_name(&sink.connector)
-            )
-        }
+        SinkConnector::Alertmanager(settings) => (
+            Writers::Every,
+            Box::new(alertmanager::AlertmanagerSink::open(
+                name, settings, context,
+            )?),
+        ),
     })
-}
-
-fn kind_name(connector: &SinkConnector) -> &'static str {
-    match connector {
-        SinkConnector::Console => "the console",
-        SinkConnector::File(_) => "a file",
-        SinkConnector::Timescale(_) => "TimescaleDB",
-        SinkConnector::ClickHouse(_) => "ClickHouse",
-        SinkConnector::Alertmanager(_) => "Alertmanager",
-        SinkConnector::Kafka(_) => "Kafka",
-    }
 }
 
 /// The first failure of any sink: the run stops and reports it.

@@ -153,6 +153,7 @@ mod tests {
             console: &console,
             resumable,
             resumed: None,
+            rule_links: &Default::default(),
         };
         open("out", &settings, &context).unwrap()
     }
