@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::{GroupLabels, Groups, TermValues, evaluate, groups};
 use super::machine::{Change, Machine, TransitionKind};
-use super::partials::{StepRecord, TermBatch, TermGroup};
+use super::records::{StepRecord, TermBatch, TermGroup};
 use crate::rules::{CompiledRule, RuleBook, RuleUpdate};
 use crate::series::{IdMap, Labels};
 

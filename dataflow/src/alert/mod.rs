@@ -5,11 +5,16 @@ mod evaluator;
 mod group_values;
 mod machine;
 mod partials;
+mod records;
+mod running;
 mod slots;
+mod step_clock;
 mod term_state;
 
 pub use condition::{GroupLabels, Groups, TermValues, evaluate, groups};
 pub use evaluator::{Evaluator, Transition};
 pub use machine::{Change, Machine, TransitionKind};
-pub use partials::{PartialStore, StepClock, StepRecord, TermBatch, TermGroup};
+pub use partials::PartialStore;
+pub use records::{StepRecord, TermBatch, TermGroup};
+pub use step_clock::StepClock;
 pub use term_state::TermState;

@@ -10,53 +10,16 @@
 use std::sync::Arc;
 
 use pipe_dsl::plan::{Aggregate, StateSet};
-use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::group_values::GroupValues;
-use super::slots::{Places, Ring, Slot, SlotTable};
+use super::records::{StepRecord, TermBatch, TermGroup};
+use super::running::{Running, term_state};
+use super::slots::{Places, Slot, SlotTable};
 use super::term_state::TermState;
 use crate::rules::{RuleBook, Term};
 use crate::series::{IdMap, Labels};
-use crate::state::{ExactSum, RollupState, Sketch};
-
-/// What the partial stage sends the evaluator for one rule at one step boundary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepRecord {
-    /// The rule.
-    pub rule: Arc<str>,
-    /// The boundary: terms cover `[at − over, at)`.
-    pub at: u64,
-    /// `None` marks that the boundary was reached; otherwise one term's groups.
-    pub term: Option<TermBatch>,
-    /// Whether every group of the rule is wholly on the worker that sent this
-    /// ([`AlertRule::groups_within`](pipe_dsl::plan::AlertRule::groups_within)): that worker
-    /// then evaluates the rule for those groups itself, without sending them to another.
-    pub local: bool,
-}
-
-/// A term's window per group, from the series one worker owns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TermBatch {
-    /// Which term of the rule.
-    pub index: u16,
-    /// The groups with samples in the window.
-    pub groups: Vec<TermGroup>,
-    /// The labels (the term's `by` labels) of groups this worker sends for the first time for
-    /// the current rules, by id; the evaluator remembers them. Cloning shared labels for every
-    /// group at every step was a fifth of the cost of firing, and carrying a place for them in
-    /// every group a quarter of its size.
-    pub labels: Vec<(u64, Labels)>,
-}
-
-/// One group of a term: 64 bytes, written for every group at every step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TermGroup {
-    /// The hash of the group's labels.
-    pub id: u64,
-    /// What the term needs of the window.
-    pub state: TermState,
-}
+use crate::state::{RollupState, Sketch};
 
 /// A rule term that reads this store's input.
 #[derive(Debug)]
@@ -67,114 +30,6 @@ struct ActiveTerm {
     term: Term,
     needs: StateSet,
     over_steps: u64,
-}
-
-/// A window of one length over one series' steps, slid one step at a time.
-#[derive(Debug, Clone)]
-struct Running {
-    over_steps: u64,
-    /// The window covers steps `[through − over_steps, through)`; `None` until first used.
-    through: Option<u64>,
-    count: u64,
-    sum: ExactSum,
-    increase: ExactSum,
-    /// Whether a term reads `sum` (`avg`, `sum`) and `increase` (`rate`, `increase`): what no
-    /// term reads is not kept, sparing two exact additions per step entering or leaving.
-    with_sum: bool,
-    with_increase: bool,
-    /// The extremes of the window, valid unless `stale`: a step leaving the window that held
-    /// one of them makes them stale, and only then are the steps read again, when a term needs
-    /// them. Reading every step of every window at every boundary missed the cache for each.
-    min: f64,
-    max: f64,
-    stale: bool,
-}
-
-impl Running {
-    fn new(over_steps: u64) -> Self {
-        Running {
-            over_steps,
-            through: None,
-            count: 0,
-            sum: ExactSum::default(),
-            increase: ExactSum::default(),
-            with_sum: true,
-            with_increase: true,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            stale: false,
-        }
-    }
-
-    fn apply(&mut self, slot: &Slot, sign: f64) {
-        if sign > 0.0 {
-            self.count += slot.count as u64;
-            self.min = self.min.min(slot.min);
-            self.max = self.max.max(slot.max);
-        } else {
-            self.count -= slot.count as u64;
-            self.stale |= !(slot.min > self.min && slot.max < self.max);
-        }
-        // A step leaving takes out what it brought, NaN and infinities included.
-        let entering = sign > 0.0;
-        if self.with_sum {
-            if entering {
-                self.sum.add(slot.sum);
-            } else {
-                self.sum.remove(slot.sum);
-            }
-        }
-        if self.with_increase {
-            if entering {
-                self.increase.add(slot.increase);
-            } else {
-                self.increase.remove(slot.increase);
-            }
-        }
-    }
-
-    /// The window's smallest and largest values, read again from the steps when stale.
-    fn extremes(&mut self, places: Places, slots: Ring<'_>) -> (f64, f64) {
-        if self.stale {
-            let held = places.window(self.over_steps, slots).map(|at| &slots[at]);
-            (self.min, self.max) = held.fold((f64::INFINITY, f64::NEG_INFINITY), |acc, s| {
-                (acc.0.min(s.min), acc.1.max(s.max))
-            });
-            self.stale = false;
-        }
-        (self.min, self.max)
-    }
-
-    /// Slides the window to end at the step `places` end at.
-    fn slide_to(&mut self, places: Places, slots: Ring<'_>) {
-        let end = places.end();
-        let held = |step: u64| Some(&slots[places.held(step, slots)?]);
-        match self.through {
-            Some(through) if end >= through && end - through <= self.over_steps => {
-                for step in through..end {
-                    if let Some(slot) = held(step) {
-                        self.apply(slot, 1.0);
-                    }
-                    if let Some(slot) = step.checked_sub(self.over_steps).and_then(held) {
-                        self.apply(slot, -1.0);
-                    }
-                }
-            }
-            _ => {
-                *self = Running {
-                    with_sum: self.with_sum,
-                    with_increase: self.with_increase,
-                    ..Running::new(self.over_steps)
-                };
-                for step in end.saturating_sub(self.over_steps)..end {
-                    if let Some(slot) = held(step) {
-                        self.apply(slot, 1.0);
-                    }
-                }
-            }
-        }
-        self.through = Some(end);
-    }
 }
 
 /// A term a series is read by, with the series' group under it (whose labels are kept apart,
@@ -486,49 +341,88 @@ impl PartialStore {
     /// reached the boundary), and each term's window per group.
     pub fn fire(&mut self, at: u64, out: &mut Vec<(u64, StepRecord)>) {
         for (rule, local) in &self.rules {
-            out.push((
+            let marker = StepRecord {
+                rule: Arc::clone(rule),
                 at,
-                StepRecord {
-                    rule: Arc::clone(rule),
-                    at,
-                    term: None,
-                    local: *local,
-                },
-            ));
+                term: None,
+                local: *local,
+            };
+            out.push((at, marker));
         }
         let end = at / self.step;
+        let places = Places::new(self.ring, end);
+        let newest = end.checked_sub(1).map(|step| (step, places.of(step)));
+        let mut batches = self.start_batches();
+        self.gather_groups(newest.map_or(0, |(step, _)| step));
+        self.window_entities(places, newest, &mut batches);
+        self.window_shared_groups(places, &mut batches);
+        for ((term, batch), size) in self
+            .terms
+            .iter()
+            .zip(batches)
+            .zip(self.batch_sizes.iter_mut())
+        {
+            *size = batch.groups.len();
+            if !batch.groups.is_empty() {
+                let record = StepRecord {
+                    rule: Arc::clone(&term.rule),
+                    at,
+                    term: Some(batch),
+                    local: term.local,
+                };
+                out.push((at, record));
+            }
+        }
+    }
+
+    /// An empty batch per term, allocated at the size of its last, and no group placed in one.
+    fn start_batches(&mut self) -> Vec<TermBatch> {
         self.batch_sizes.resize(self.terms.len(), 0);
-        let mut batches: Vec<TermBatch> = (0..self.terms.len())
-            .map(|index| TermBatch {
-                index: self.terms[index].index,
-                groups: Vec::with_capacity(self.batch_sizes[index]),
-                labels: Vec::new(),
-            })
-            .collect();
         self.positions.resize_with(self.terms.len(), Vec::new);
         for (positions, groups) in self.positions.iter_mut().zip(&self.groups) {
             positions.clear();
             positions.resize(groups.len(), NOT_YET);
         }
-        let places = Places::new(self.ring, end);
-        // The places a boundary reads in every ring: the newest step, and the step leaving
-        // each window length. Asked for a few series ahead, they are there when needed.
-        let mut ahead: SmallVec<[usize; 8]> = SmallVec::new();
-        if let Some(newest) = end.checked_sub(1) {
-            ahead.push(places.of(newest));
+        self.terms
+            .iter()
+            .zip(&self.batch_sizes)
+            .map(|(term, &size)| TermBatch {
+                index: term.index,
+                groups: Vec::with_capacity(size),
+                labels: Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The places a boundary reads in every ring: the newest step, and the step leaving each
+    /// window length. Asked for a few series ahead, they are there when needed.
+    fn places_read(&self, places: Places, newest: Option<(u64, usize)>) -> SmallVec<[usize; 8]> {
+        let mut read: SmallVec<[usize; 8]> = SmallVec::new();
+        if let Some((newest, at)) = newest {
+            read.push(at);
             for term in &self.terms {
                 if let Some(step) = newest.checked_sub(term.over_steps) {
                     let at = places.of(step);
-                    if !ahead.contains(&at) {
-                        ahead.push(at);
+                    if !read.contains(&at) {
+                        read.push(at);
                     }
                 }
             }
         }
-        let newest = end.checked_sub(1).map(|step| (step, places.of(step)));
-        self.gather_groups(newest.map_or(0, |(step, _)| step));
+        read
+    }
+
+    /// Slides every entity's windows to the boundary and adds each term's window of it to the
+    /// term's batch, merged into its group's.
+    fn window_entities(
+        &mut self,
+        places: Places,
+        newest: Option<(u64, usize)>,
+        batches: &mut [TermBatch],
+    ) {
+        let read = self.places_read(places, newest);
         for (number, (entity, sketches)) in self.entities.iter().zip(&self.values).enumerate() {
-            for &at in &ahead {
+            for &at in &read {
                 self.slots.prefetch(number + PREFETCH_AHEAD, at);
             }
             let slots = self.slots.ring(number);
@@ -554,7 +448,7 @@ impl PartialStore {
                         group.add(step, at, values);
                     }
                 }
-                if running.count == 0 {
+                if running.is_empty() {
                     continue;
                 }
                 let batch = &mut batches[matched.term as usize];
@@ -567,39 +461,26 @@ impl PartialStore {
                     Some(group) => {
                         let own = |step| sketches.get(places.held(step, slots)?);
                         let values = group.slide_to(places, term.over_steps, own);
-                        if values.count() == 0 {
-                            continue;
-                        }
-                        // A rule evaluated here has all the group's series here: the one
-                        // series' quantile is final, and its values need not travel.
-                        match term.term.aggregate.and_then(Aggregate::quantile) {
-                            Some(q) if term.local => match values.quantile(q) {
-                                Some(value) => TermState::Value(value),
-                                None => continue,
-                            },
-                            _ => TermState::Quantile(values.clone()),
-                        }
+                        single_series_quantile(term, values)
                     }
-                    None => match term_state(term, running, places, slots) {
-                        Some(state) => state,
-                        None => continue,
-                    },
+                    None => term_state(term.term.aggregate, running, places, slots),
                 };
-                let positions = &mut self.positions[matched.term as usize];
-                let position = &mut positions[matched.number as usize];
-                if *position == NOT_YET {
-                    *position = batch.groups.len() as u32;
-                    batch.groups.push(TermGroup {
-                        id: matched.group_id,
+                if let Some(state) = state {
+                    let positions = &mut self.positions[matched.term as usize];
+                    add_to_batch(
+                        batch,
+                        &mut positions[matched.number as usize],
+                        matched,
                         state,
-                    });
-                } else {
-                    batch.groups[*position as usize].state.merge(&state);
+                    );
                 }
             }
         }
-        for ((term, batch), groups) in self.terms.iter().zip(&mut batches).zip(&mut self.quantiles)
-        {
+    }
+
+    /// Adds the window of each quantile group of several series, whose steps its series added.
+    fn window_shared_groups(&mut self, places: Places, batches: &mut [TermBatch]) {
+        for ((term, batch), groups) in self.terms.iter().zip(batches).zip(&mut self.quantiles) {
             for group in groups.iter_mut().filter(|group| group.is_shared()) {
                 let id = group.id;
                 let values = group.slide_to(places, term.over_steps, |_| None);
@@ -609,25 +490,6 @@ impl PartialStore {
                         state: TermState::Quantile(values.clone()),
                     });
                 }
-            }
-        }
-        for ((term, batch), size) in self
-            .terms
-            .iter()
-            .zip(batches)
-            .zip(self.batch_sizes.iter_mut())
-        {
-            *size = batch.groups.len();
-            if !batch.groups.is_empty() {
-                out.push((
-                    at,
-                    StepRecord {
-                        rule: Arc::clone(&term.rule),
-                        at,
-                        term: Some(batch),
-                        local: term.local,
-                    },
-                ));
             }
         }
     }
@@ -665,20 +527,17 @@ impl PartialStore {
             .filter(|(_, t)| t.term.selects(labels))
         {
             let windows = &mut self.windows[first_window..];
-            let window = match windows.iter().position(|w| w.over_steps == term.over_steps) {
+            let window = match windows
+                .iter()
+                .position(|w| w.over_steps() == term.over_steps)
+            {
                 Some(at) => at,
                 None => {
-                    self.windows.push(Running {
-                        with_sum: false,
-                        with_increase: false,
-                        ..Running::new(term.over_steps)
-                    });
+                    self.windows.push(Running::unread(term.over_steps));
                     self.windows.len() - 1 - first_window
                 }
             };
-            let running = &mut self.windows[first_window + window];
-            running.with_sum |= term.needs.sum;
-            running.with_increase |= term.needs.counter;
+            self.windows[first_window + window].keep(term.needs.sum, term.needs.counter);
             let group = labels.project(&term.term.by);
             let group_id = group.stable_hash();
             let numbers = &mut self.groups[index];
@@ -723,37 +582,31 @@ impl PartialStore {
     }
 }
 
-/// What a term needs of one series' window ending at step `end`: count, sum and increase from
-/// the running window; extremes and the latest value read from the steps. `None` for quantiles,
-/// whose windows are kept per group ([`GroupValues`]).
-fn term_state(
-    term: &ActiveTerm,
-    running: &mut Running,
-    places: Places,
-    slots: Ring<'_>,
-) -> Option<TermState> {
-    Some(match term.term.aggregate {
-        None => TermState::Present,
-        Some(Aggregate::Count) => TermState::Count(running.count),
-        Some(Aggregate::Sum) => TermState::Sum(running.sum.clone()),
-        Some(Aggregate::Avg) => TermState::Mean {
-            count: running.count,
-            sum: running.sum.clone(),
-        },
-        Some(Aggregate::Rate | Aggregate::Increase) => {
-            TermState::Increase(running.increase.clone())
-        }
-        Some(Aggregate::Min) => TermState::Min(running.extremes(places, slots).0),
-        Some(Aggregate::Max) => TermState::Max(running.extremes(places, slots).1),
-        Some(Aggregate::Last) => {
-            // Steps hold samples in time order: the latest is in the newest step held.
-            let newest = places.window(running.over_steps, slots).next_back();
-            let newest = newest.map(|at| &slots[at]);
-            let (ts, value) = newest.map_or((0, f64::NAN), |s| (s.last_ts, s.last));
-            TermState::Last { ts, value }
-        }
-        Some(_) => return None,
-    })
+/// The state of a quantile term over a group of one series: the quantile itself when the rule
+/// is evaluated here (its values need not travel), else the window's values; `None` when the
+/// window is empty.
+fn single_series_quantile(term: &ActiveTerm, values: &Sketch) -> Option<TermState> {
+    if values.count() == 0 {
+        return None;
+    }
+    match term.term.aggregate.and_then(Aggregate::quantile) {
+        Some(q) if term.local => values.quantile(q).map(TermState::Value),
+        _ => Some(TermState::Quantile(values.clone())),
+    }
+}
+
+/// Adds a series' window to its group's in the term's batch: the group's first takes a place,
+/// later ones merge into it.
+fn add_to_batch(batch: &mut TermBatch, position: &mut u32, matched: &Match, state: TermState) {
+    if *position == NOT_YET {
+        *position = batch.groups.len() as u32;
+        batch.groups.push(TermGroup {
+            id: matched.group_id,
+            state,
+        });
+    } else {
+        batch.groups[*position as usize].state.merge(&state);
+    }
 }
 
 /// A ring of `ring` slots keeping the partials of `slots`, a ring of another length, that it can
@@ -780,156 +633,4 @@ fn carry(slots: &[Slot], sketches: Values, ring: usize, with_sketch: bool) -> (V
         }
     }
     (new_slots, new_sketches)
-}
-
-/// Which step boundaries are due on one worker: boundary `t` sees the samples in `(t − over, t]`
-/// (as Prometheus evaluates), so it is due from the first at or after the first sample, once the
-/// input frontier is past it. Once the input has ended, up to the boundary whose window holds the
-/// end of the input: the last sample this worker saw, and the last frontier, which a
-/// source that ends advances beyond its last sample first, so that every worker stops at the
-/// same boundary whichever samples it held. Time does not run on further: a replay that stops
-/// must not read as every host falling silent.
-#[derive(Debug, Clone)]
-pub struct StepClock {
-    step: u64,
-    next: Option<u64>,
-    newest: Option<u64>,
-    frontier: u64,
-}
-
-impl StepClock {
-    /// A clock of `step` milliseconds.
-    pub fn new(step: u64) -> Self {
-        StepClock {
-            step,
-            next: None,
-            newest: None,
-            frontier: 0,
-        }
-    }
-
-    /// Notes a sample's time.
-    #[inline]
-    pub fn saw(&mut self, ts: u64) {
-        if self.next.is_none() {
-            self.next = Some(self.boundary_of(ts));
-        }
-        if self.newest.is_none_or(|newest| ts > newest) {
-            self.newest = Some(ts);
-        }
-    }
-
-    /// The boundary whose window ends with time `ts`: the first at or after it.
-    fn boundary_of(&self, ts: u64) -> u64 {
-        ts.div_ceil(self.step).max(1) * self.step
-    }
-
-    /// The next boundary before the input `frontier` (every sample up to and including it has
-    /// come), consumed; once the input has ended (`None`), the next up to the one whose window
-    /// holds its end.
-    pub fn next_due(&mut self, frontier: Option<u64>) -> Option<u64> {
-        let next = self.next?;
-        let due = match frontier {
-            Some(frontier) => {
-                self.frontier = self.frontier.max(frontier);
-                next < frontier
-            }
-            None => {
-                let end = self.newest?.max(self.frontier.saturating_sub(1));
-                next <= self.boundary_of(end)
-            }
-        };
-        due.then(|| {
-            self.next = Some(next + self.step);
-            next
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_clock_starts_after_the_first_sample_and_stops_after_the_last() {
-        let mut clock = StepClock::new(10);
-        assert_eq!(clock.next_due(Some(100)), None, "no sample yet");
-        clock.saw(23);
-        clock.saw(41);
-        assert_eq!(clock.next_due(Some(35)), Some(30));
-        assert_eq!(clock.next_due(Some(35)), None);
-        assert_eq!(clock.next_due(None), Some(40));
-        assert_eq!(clock.next_due(None), Some(50));
-        assert_eq!(clock.next_due(None), None);
-    }
-
-    #[test]
-    fn a_sample_on_a_boundary_is_seen_at_that_boundary() {
-        let mut clock = StepClock::new(10);
-        clock.saw(30);
-        assert_eq!(clock.next_due(Some(30)), None, "30 may still have samples");
-        assert_eq!(clock.next_due(Some(31)), Some(30));
-        clock.saw(40);
-        assert_eq!(clock.next_due(None), Some(40));
-        assert_eq!(clock.next_due(None), None);
-    }
-
-    #[test]
-    fn the_last_frontier_before_the_end_sets_the_last_boundary() {
-        // Another worker held a sample at 67: the source advanced to 68 before it ended.
-        let mut clock = StepClock::new(10);
-        clock.saw(23);
-        assert_eq!(clock.next_due(Some(68)), Some(30));
-        let rest: Vec<u64> = std::iter::from_fn(|| clock.next_due(None)).collect();
-        assert_eq!(rest, [40, 50, 60, 70]);
-    }
-
-    #[test]
-    fn a_sliding_window_equals_a_window_summed_afresh() {
-        // Steps of 0 to 22 values, some steps empty, some with a NaN or an infinity that
-        // must leave the window with their step.
-        let mut slots = vec![Slot::default(); 4];
-        let mut sliding = Running::new(3);
-        let mut finite_after_non_finite = false;
-        for step in 0..60u64 {
-            let at = (step % 4) as usize;
-            slots[at] = Slot::empty(step);
-            for i in 0..(step * 7) % 23 {
-                let value = match (step % 13, i) {
-                    (2, 1) => f64::NAN,
-                    (6, 0) => f64::INFINITY,
-                    (7, 3) => f64::NEG_INFINITY,
-                    _ => ((step * 3 + i) % 9) as f64 - 2.0 + 1e-3,
-                };
-                slots[at].insert(step * 10, value, Some(0.5));
-            }
-            let places = Places::new(4, step + 1);
-            let ring = Ring::contiguous(&slots);
-            sliding.slide_to(places, ring);
-            let mut fresh = Running::new(3);
-            fresh.slide_to(places, ring);
-            assert_eq!(
-                (sliding.count, &sliding.sum, &sliding.increase),
-                (fresh.count, &fresh.sum, &fresh.increase),
-                "at step {step}"
-            );
-            assert_eq!(
-                sliding.sum.value().to_bits(),
-                fresh.sum.value().to_bits(),
-                "at step {step}"
-            );
-            finite_after_non_finite |= sliding.sum.value().is_finite() && step > 20;
-            let (extremes, expected) =
-                (sliding.extremes(places, ring), fresh.extremes(places, ring));
-            assert_eq!(
-                (extremes.0.to_bits(), extremes.1.to_bits()),
-                (expected.0.to_bits(), expected.1.to_bits()),
-                "at step {step}"
-            );
-        }
-        assert!(
-            finite_after_non_finite,
-            "windows are finite again once NaN and infinities have left"
-        );
-    }
 }
