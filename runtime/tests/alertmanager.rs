@@ -74,8 +74,13 @@ fn write_input(dir: &Path, rule: &str, steps: u64) -> u64 {
 
 /// A pipeline reading the input once, with the rule `rule` posting to `urls`.
 fn write_pipeline(dir: &Path, rule: &str, urls: &str) {
+    write_pipeline_with(dir, rule, urls, "", "");
+}
+
+/// [`write_pipeline`], with more properties for the source and the sink.
+fn write_pipeline_with(dir: &Path, rule: &str, urls: &str, source: &str, sink: &str) {
     let pipeline = format!(
-        r#"source temps from file {{ path = "in.jsonl", step = 10s }}
+        r#"source temps from file {{ path = "in.jsonl", step = 10s{source} }}
 
 alert {rule} {{
   when max(temp_{rule}) over 30s by host > 50
@@ -83,7 +88,7 @@ alert {rule} {{
   annotations {{ summary = "{{{{ host }}}} is at {{{{ value }}}} degrees" }}
 }}
 
-sink pages to alertmanager {{ from = alerts, url = "{urls}" }}
+sink pages to alertmanager {{ from = alerts, url = "{urls}"{sink} }}
 "#
     );
     std::fs::write(dir.join("p.pipe"), pipeline).unwrap();
@@ -234,4 +239,51 @@ fn while_every_alertmanager_is_down_the_pipeline_waits_and_then_delivers_everyth
     assert_hot_is_the_one_active_alert(&url, rule, start, dir.path());
     let _ = alertmanager.kill();
     let _ = alertmanager.wait();
+}
+
+/// The `endsAt` of the one active alert of `rule`.
+fn ends_at(url: &str, rule: &str) -> Option<std::time::SystemTime> {
+    let alerts = active(url, rule);
+    let alert = alerts.first()?;
+    Some(humantime::parse_rfc3339(alert["endsAt"].as_str().unwrap()).unwrap())
+}
+
+#[test]
+fn a_firing_alert_is_posted_again_while_it_fires_and_expires_once_pipe_stops() {
+    let url = alertmanager_url("ALERTMANAGER_URL", "alertmanager");
+    let rule = format!("StillHot{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    // Samples up to a minute ahead: the rule is evaluated up to then at once, and the alert
+    // fires throughout the test.
+    let start = (now_millis() - 120_000) / 10_000 * 10_000;
+    let lines: Vec<String> = (0..18)
+        .map(|step| {
+            let ts = start + step * 10_000;
+            format!(
+                r#"{{"metric_name":"temp_{rule}","timestamp":{ts},"value":90,"labels":{{"host":"hot"}}}}"#
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+    write_pipeline_with(dir.path(), &rule, &url, ", follow = true", ", resend = 2s");
+    let mut running = run_pipeline(dir.path());
+    wait_for(Duration::from_secs(20), "the alert in Alertmanager", || {
+        ends_at(&url, &rule).is_some()
+    });
+    let first = ends_at(&url, &rule).unwrap();
+    // endsAt is four re-sends (8 s) ahead; without a re-send the alert would expire.
+    std::thread::sleep(Duration::from_secs(10));
+    let later = ends_at(&url, &rule).expect("the alert is still active 10 s later");
+    assert!(later > first, "endsAt moved on: {first:?} then {later:?}");
+    support::signal(running.child().id(), "-INT");
+    let output = running.wait();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Nothing posts it again: Alertmanager resolves it by itself within four re-sends.
+    wait_for(Duration::from_secs(12), "the alert to expire", || {
+        ends_at(&url, &rule).is_none()
+    });
 }

@@ -70,6 +70,7 @@ pub fn sink(kind: &str, s: &Settings) -> Option<SinkConnector> {
         }),
         "alertmanager" => SinkConnector::Alertmanager(AlertmanagerSink {
             url: s.text("url").expect(CHECKED),
+            resend: s.duration("resend").expect(CHECKED),
         }),
         "kafka" => SinkConnector::Kafka(KafkaSink {
             brokers: s.text("brokers").expect(CHECKED),

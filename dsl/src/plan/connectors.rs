@@ -177,8 +177,10 @@ pub struct ClickHouseSink {
 /// Alert transitions into Alertmanager.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertmanagerSink {
-    /// Base URL.
+    /// Base URLs, separated by commas.
     pub url: Text,
+    /// How often firing alerts are posted again.
+    pub resend: Duration,
 }
 
 /// A stream into a Kafka topic.

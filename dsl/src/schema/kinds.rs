@@ -351,7 +351,7 @@ pub static SINKS: &[KindSpec] = &[
     KindSpec {
         block: BlockKind::Sink,
         name: "alertmanager",
-        doc: "Posts alerts to Alertmanager's v2 API (`POST /api/v2/alerts`) as Prometheus does: firing ones with `startsAt`, an `endsAt` four minutes ahead and a `generatorURL` naming the rule's file and line, posted again every minute while they fire; resolved ones with their `endsAt`. Pending and cancelled transitions are not sent. Runs on every worker for the rules it evaluates; a batch is durable once an Alertmanager accepted it: while none can be reached it is retried with backoff and the pipeline waits.",
+        doc: "Posts alerts to Alertmanager's v2 API (`POST /api/v2/alerts`) as Prometheus does: firing ones with `startsAt`, an `endsAt` four `resend` intervals ahead and a `generatorURL` naming the rule's file and line, posted again every `resend` while they fire; resolved ones with their `endsAt`. Pending and cancelled transitions are not sent. Runs on every worker for the rules it evaluates; a batch is durable once an Alertmanager accepted it: while none can be reached it is retried with backoff and the pipeline waits.",
         properties: &[
             FROM,
             property(
@@ -359,6 +359,12 @@ pub static SINKS: &[KindSpec] = &[
                 PropType::Url,
                 Default::Required,
                 "Alertmanager's base URL, such as `http://127.0.0.1:9093`, or several separated by commas (an HA pair): each gets every alert, and one that is down gets what it missed when it is back (up to 10,000 alerts; more are counted and logged). http only in this version.",
+            ),
+            property(
+                "resend",
+                PropType::Duration,
+                Default::Value("1m"),
+                "How often firing alerts are posted again (Prometheus's `--rules.alert.resend-delay`); each post sets `endsAt` four of these ahead, so Alertmanager keeps a firing alert while pipe runs and resolves it on its own within four if pipe stops.",
             ),
         ],
         accepts: &[Shape::Alerts],

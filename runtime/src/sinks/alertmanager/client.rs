@@ -13,12 +13,9 @@ use super::{Notification, PostableAlert};
 use crate::sinks::store::{Store, StoreError};
 use crate::time::{now_millis, rfc3339};
 
-/// How often firing alerts are posted again: Prometheus's default `resend_delay`.
-const RESEND: Duration = Duration::from_secs(60);
-
-/// How far ahead a firing alert's `endsAt` is set: Alertmanager resolves it then unless it is
-/// posted again, as Prometheus does (four re-send intervals).
-const LIFETIME: Duration = Duration::from_secs(4 * 60);
+/// How far ahead of a post a firing alert's `endsAt` is set, in re-send intervals: Alertmanager
+/// resolves it then unless it is posted again, as with Prometheus.
+const LIFETIME_RESENDS: u32 = 4;
 
 /// Alerts an unreachable Alertmanager may miss before the oldest are given up.
 const MAX_BEHIND: usize = 10_000;
@@ -31,8 +28,9 @@ pub struct Alertmanagers {
     what: String,
     client: reqwest::Client,
     targets: Vec<Target>,
-    /// Alerts firing now, by labels: posted again every [`RESEND`].
+    /// Alerts firing now, by labels: posted again every `resend`.
     firing: BTreeMap<Vec<(String, String)>, PostableAlert>,
+    resend: Duration,
     last_resend: Instant,
 }
 
@@ -51,8 +49,9 @@ struct Target {
 }
 
 impl Alertmanagers {
-    /// The Alertmanagers of `urls`: one base URL, or several separated by commas.
-    pub fn new(what: &str, urls: &str) -> anyhow::Result<Self> {
+    /// The Alertmanagers of `urls` (one base URL, or several separated by commas), with
+    /// firing alerts posted again every `resend`.
+    pub fn new(what: &str, urls: &str, resend: Duration) -> anyhow::Result<Self> {
         let mut targets = Vec::new();
         for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             let Ok(mut parsed) = reqwest::Url::parse(url) else {
@@ -87,17 +86,19 @@ impl Alertmanagers {
             client,
             targets,
             firing: BTreeMap::new(),
+            resend,
             last_resend: Instant::now(),
         })
     }
 
-    /// Posts `alerts`, refreshing the `endsAt` of firing ones.
+    /// Posts `alerts`, setting the `endsAt` of firing ones `lifetime` ahead.
     async fn post(
         client: &reqwest::Client,
         endpoint: &str,
         alerts: &[PostableAlert],
+        lifetime: Duration,
     ) -> Result<(), Failure> {
-        let ends_at = rfc3339(now_millis() + LIFETIME.as_millis() as u64);
+        let ends_at = rfc3339(now_millis() + lifetime.as_millis() as u64);
         let body: Vec<PostableAlert> = alerts
             .iter()
             .map(|alert| PostableAlert {
@@ -124,14 +125,20 @@ impl Alertmanagers {
         }
     }
 
+    /// How far ahead of a post a firing alert's `endsAt` is set.
+    fn lifetime(&self) -> Duration {
+        self.resend * LIFETIME_RESENDS
+    }
+
     /// Posts what a target missed once its backoff has passed.
     async fn catch_up(&mut self) -> Result<(), StoreError> {
+        let lifetime = self.lifetime();
         for target in &mut self.targets {
             if target.behind.is_empty() || Instant::now() < target.retry_at {
                 continue;
             }
             let alerts: Vec<PostableAlert> = target.behind.iter().cloned().collect();
-            match Self::post(&self.client, &target.endpoint, &alerts).await {
+            match Self::post(&self.client, &target.endpoint, &alerts, lifetime).await {
                 Ok(()) => {
                     tracing::info!(
                         "{}: {} is reachable again; sent the {} alerts it missed",
@@ -151,16 +158,17 @@ impl Alertmanagers {
 
     /// Posts every firing alert again, so that none expires while it fires.
     async fn resend(&mut self) -> Result<(), StoreError> {
-        if self.last_resend.elapsed() < RESEND || self.firing.is_empty() {
+        if self.last_resend.elapsed() < self.resend || self.firing.is_empty() {
             return Ok(());
         }
+        let lifetime = self.lifetime();
         self.last_resend = Instant::now();
         let alerts: Vec<PostableAlert> = self.firing.values().cloned().collect();
         for target in &mut self.targets {
             if !target.behind.is_empty() {
                 continue;
             }
-            match Self::post(&self.client, &target.endpoint, &alerts).await {
+            match Self::post(&self.client, &target.endpoint, &alerts, lifetime).await {
                 Ok(()) => {}
                 Err(Failure::Unreachable(error)) => target.failed(&self.what, &error),
                 Err(Failure::Refused(error)) => return Err(refused(target, &error)),
@@ -188,6 +196,7 @@ impl Store for Alertmanagers {
             }
         }
         let alerts: Vec<PostableAlert> = rows.iter().map(|row| row.alert.clone()).collect();
+        let lifetime = self.lifetime();
         let mut missed = Vec::with_capacity(self.targets.len());
         let mut errors = Vec::new();
         for target in &mut self.targets {
@@ -196,7 +205,7 @@ impl Store for Alertmanagers {
                 missed.push(true);
                 continue;
             }
-            match Self::post(&self.client, &target.endpoint, &alerts).await {
+            match Self::post(&self.client, &target.endpoint, &alerts, lifetime).await {
                 Ok(()) => missed.push(false),
                 Err(Failure::Unreachable(error)) => {
                     errors.push(format!("{}: {error}", target.shown));

@@ -1,7 +1,7 @@
 //! The Alertmanager sink: alert transitions posted to Alertmanager's v2 API
 //! (`POST /api/v2/alerts`), as Prometheus posts them. Firing alerts carry `startsAt` and an
-//! `endsAt` a few re-send intervals ahead, and are posted again every minute while they fire, so
-//! that Alertmanager never expires one that still fires; a resolved alert is posted with its
+//! `endsAt` four re-send intervals ahead, and are posted again every `resend` (1m) while they
+//! fire, so that Alertmanager never expires one that still fires; a resolved alert is posted with its
 //! `endsAt`. Pending and cancelled transitions stay inside pipe, as Prometheus keeps them.
 //!
 //! It runs on every worker for the alerts of the rules that worker evaluates, through the
@@ -75,7 +75,8 @@ impl AlertmanagerSink {
         let urls = settings.url.resolve_from_process().with_context(|| {
             format!("{what}: `url` reads an environment variable that is not set")
         })?;
-        let alertmanagers = Alertmanagers::new(&what, &urls)?;
+        let resend = Duration::from_millis(settings.resend.millis().max(1));
+        let alertmanagers = Alertmanagers::new(&what, &urls, resend)?;
         Ok(AlertmanagerSink {
             batches: Batches::start(&what, alertmanagers, BATCH, LINGER)?,
             rule_links: context.rule_links.clone(),
