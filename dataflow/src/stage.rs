@@ -292,14 +292,16 @@ impl SeriesStage {
             None if needs_delta => Some(0.0),
             _ => None,
         };
-        slot.last = Some((sample.ts, sample.value));
         for (rollup, &group) in self.rollups.iter_mut().zip(&slot.groups) {
             if group != NO_GROUP {
                 rollup.insert(group, sample.ts, sample.value, delta);
             }
         }
+        // A series' first sample has no increase for `rate` and `increase` to count.
+        let counted = delta.filter(|_| slot.last.is_some());
+        slot.last = Some((sample.ts, sample.value));
         self.alerts
-            .insert(at as u32, sample.ts, sample.value, delta);
+            .insert(at as u32, sample.ts, sample.value, counted);
     }
 
     /// Applies the rule changes made up to `time`.

@@ -319,3 +319,25 @@ fn a_sample_stamped_on_a_boundary_is_seen_at_that_boundary() {
         [(3, Firing, "a".into()), (4, Resolved, "a".into())]
     );
 }
+
+#[test]
+fn a_new_series_has_no_rate_until_it_has_an_increase() {
+    // As in PromQL, one sample of a counter is no rate: `rate(…) < 1` does not fire for a
+    // series at its first sample, as if the counter were at rest.
+    let plan = plan(&pipeline(
+        "alert Idle { when rate(requests_total) over 30s by host < 1 }",
+    ));
+    let counter = |host: &str, step: u64| match host {
+        "a" => Some(step as f64 * 100.0),
+        _ => (step >= 3).then_some(step as f64),
+    };
+    let transitions = run(
+        &plan,
+        &script(samples("requests_total", &["a", "b"], 8, counter)),
+        1,
+    )
+    .transitions;
+    // b's first sample is at step 3 (boundary 4); its first increase at step 4 (boundary 5),
+    // where its rate is 1/30 per second.
+    assert_eq!(summary(&transitions), [(5, Firing, "b".into())]);
+}

@@ -112,6 +112,8 @@ fn fmt_check_accepts_canonical_files_and_shows_a_diff_for_others() {
         "--check",
         &pipeline("quickstart.pipe"),
         &pipeline("quickstart.pipe.test"),
+        &pipeline("kafka.pipe.test"),
+        &pipeline("bench.pipe.test"),
         &pipeline("metrics.pipe"),
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
@@ -349,4 +351,44 @@ fn import_prometheus_converts_rules_and_tests_into_a_pipeline_that_validates_and
     let output = pipectl(&["import", "prometheus", nothing.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("nothing.yml:4: `Down` not imported"));
+}
+
+#[test]
+fn every_rule_in_pipelines_has_tests_and_they_pass() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "pipe"))
+        .collect();
+    files.sort();
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let compiled = pipe_dsl::compile(&source, &|_| None);
+        let plan = compiled.plan.unwrap_or_else(|| panic!("{} is valid", file.display()));
+        if plan.alerts.is_empty() {
+            continue;
+        }
+        let mut tests = compiled.tests;
+        let beside = PathBuf::from(format!("{}.test", file.display()));
+        if let Ok(text) = std::fs::read_to_string(&beside) {
+            let rules: Vec<&str> = plan.alerts.iter().map(|r| r.name.as_str()).collect();
+            let (more, diagnostics) = pipe_dsl::compile_tests(&text, &rules);
+            assert!(diagnostics.is_empty(), "{}: {diagnostics:?}", beside.display());
+            tests.extend(more);
+        }
+        for rule in &plan.alerts {
+            assert!(
+                tests
+                    .iter()
+                    .flat_map(|t| &t.expectations)
+                    .any(|e| e.rule == rule.name && !e.alerts.is_empty()),
+                "{}: no test expects `{}` to fire",
+                file.display(),
+                rule.name
+            );
+        }
+        let output = pipectl(&["test", file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
 }

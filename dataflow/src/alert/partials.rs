@@ -435,11 +435,12 @@ impl PartialStore {
                 let running = &mut windows[matched.window as usize];
                 // A quantile group of several series takes this one's newest step, and is
                 // windowed after them all; a group of one is windowed here, from its steps.
-                let mut single = None;
+                let (mut single, mut shared) = (None, false);
                 if let Some(group) =
                     self.quantiles[matched.term as usize].get_mut(matched.number as usize)
                 {
-                    if !group.is_shared() {
+                    shared = group.is_shared();
+                    if !shared {
                         single = Some(group);
                     } else if let Some((step, at)) = newest
                         && slots[at].holds(step)
@@ -451,11 +452,6 @@ impl PartialStore {
                 if running.is_empty() {
                     continue;
                 }
-                let batch = &mut batches[matched.term as usize];
-                if !std::mem::replace(&mut matched.announced, true) {
-                    let group = self.match_groups[at_match].clone();
-                    batch.labels.push((matched.group_id, group));
-                }
                 let term = &self.terms[matched.term as usize];
                 let state = match single {
                     Some(group) => {
@@ -465,6 +461,16 @@ impl PartialStore {
                     }
                     None => term_state(term.term.aggregate, running, places, slots),
                 };
+                // A group's labels go out once, with the first batch that holds it (a shared
+                // quantile group's window joins the batch after every series).
+                if state.is_none() && !shared {
+                    continue;
+                }
+                let batch = &mut batches[matched.term as usize];
+                if !std::mem::replace(&mut matched.announced, true) {
+                    let group = self.match_groups[at_match].clone();
+                    batch.labels.push((matched.group_id, group));
+                }
                 if let Some(state) = state {
                     let positions = &mut self.positions[matched.term as usize];
                     add_to_batch(

@@ -15,6 +15,8 @@ pub(super) struct Running {
     /// The window covers steps `[through − over_steps, through)`; `None` until first used.
     through: Option<u64>,
     count: u64,
+    /// Samples in the window with a counter increase ([`Slot::increases`]).
+    increases: u64,
     sum: ExactSum,
     increase: ExactSum,
     /// Whether a term reads `sum` (`avg`, `sum`) and `increase` (`rate`, `increase`): what no
@@ -62,6 +64,7 @@ impl Running {
             over_steps,
             through: None,
             count: 0,
+            increases: 0,
             sum: ExactSum::default(),
             increase: ExactSum::default(),
             with_sum: true,
@@ -75,10 +78,12 @@ impl Running {
     fn apply(&mut self, slot: &Slot, sign: f64) {
         if sign > 0.0 {
             self.count += slot.count as u64;
+            self.increases += slot.increases as u64;
             self.min = self.min.min(slot.min);
             self.max = self.max.max(slot.max);
         } else {
             self.count -= slot.count as u64;
+            self.increases -= slot.increases as u64;
             self.stale |= !(slot.min > self.min && slot.max < self.max);
         }
         // A step leaving takes out what it brought, NaN and infinities included.
@@ -160,6 +165,9 @@ pub(super) fn term_state(
             count: running.count,
             sum: running.sum.clone(),
         },
+        // A series with no sample after its first in the window has no rate yet, as in
+        // PromQL: a new series does not read as a counter at rest.
+        Some(Aggregate::Rate | Aggregate::Increase) if running.increases == 0 => return None,
         Some(Aggregate::Rate | Aggregate::Increase) => {
             TermState::Increase(running.increase.clone())
         }

@@ -19,6 +19,9 @@ pub(super) struct Slot {
     pub step: u64,
     /// Samples.
     pub count: u32,
+    /// Samples with a counter increase: those after their series' first, which `rate` and
+    /// `increase` count from.
+    pub increases: u32,
     /// Their sum.
     pub sum: f64,
     /// Their counter increase.
@@ -38,6 +41,7 @@ impl Default for Slot {
         Slot {
             step: u64::MAX,
             count: 0,
+            increases: 0,
             sum: 0.0,
             increase: 0.0,
             min: f64::INFINITY,
@@ -62,7 +66,8 @@ impl Slot {
         self.step == step && self.count > 0
     }
 
-    /// Adds a sample; `delta` is its counter increase, when a term needs one.
+    /// Adds a sample; `delta` is its counter increase, when a term needs one and the series
+    /// had a sample before.
     #[inline]
     pub fn insert(&mut self, ts: u64, value: f64, delta: Option<f64>) {
         if self.count == 0 || ts > self.last_ts || (ts == self.last_ts && value > self.last) {
@@ -71,7 +76,10 @@ impl Slot {
         }
         self.count += 1;
         self.sum += value;
-        self.increase += delta.unwrap_or(0.0);
+        if let Some(delta) = delta {
+            self.increases += 1;
+            self.increase += delta;
+        }
         self.min = self.min.min(value);
         self.max = self.max.max(value);
     }
@@ -87,6 +95,7 @@ impl Slot {
         }
         self.count += state.count as u32;
         self.sum += state.sum.value();
+        self.increases += u32::from(state.has_increase());
         self.increase += state.increase();
         self.min = self.min.min(state.min);
         self.max = self.max.max(state.max);

@@ -153,6 +153,12 @@ impl RollupState {
                 .map_or(0, |i| std::mem::size_of::<ExactSum>() + i.heap_bytes())
     }
 
+    /// Whether a counter increase was added: the window held a sample of a series after its
+    /// first.
+    pub fn has_increase(&self) -> bool {
+        self.increase.is_some()
+    }
+
     /// The counter increase (zero when no counter increase was added).
     pub fn increase(&self) -> f64 {
         self.increase

@@ -17,13 +17,14 @@ use pipe_dsl::plan::{Aggregate, Grouping, Rollup};
 
 use pipe_dataflow::harness::{Run, Script};
 
-/// A sample after admission, with its counter increase from its series' previous sample.
+/// A sample after admission, with its counter increase from its series' previous sample
+/// (`None` for a series' first).
 #[derive(Debug, Clone)]
 struct Admitted {
     labels: Labels,
     ts: u64,
     value: f64,
-    delta: f64,
+    delta: Option<f64>,
 }
 
 /// The values a closed window must have.
@@ -87,7 +88,7 @@ fn admit(plan: &Plan, script: &Script) -> Vec<Admitted> {
         samples.sort_by_key(|a| (a.0, a.1.to_bits()));
         let mut previous: Option<f64> = None;
         for (ts, value) in samples {
-            let delta = previous.map_or(0.0, |p| counter_delta(p, value));
+            let delta = previous.map(|p| counter_delta(p, value));
             previous = Some(value);
             admitted.push(Admitted {
                 labels: labels.clone(),
@@ -139,7 +140,7 @@ fn values_of(
     let mut increase = ExactSum::default();
     for s in samples {
         sum.add(s.value);
-        increase.add(s.delta);
+        increase.add(s.delta.unwrap_or(0.0));
     }
     let last = samples
         .iter()
@@ -215,8 +216,13 @@ pub fn windows(plan: &Plan, script: &Script) -> BTreeMap<String, Vec<WindowValue
 }
 
 /// A term's value: sums are added in `f64` per series and step in time order, then exactly
-/// across steps and series (as alert step partials keep them).
-fn term_value(aggregate: Aggregate, samples: &[&Admitted], over: u64, step: u64) -> f64 {
+/// across steps and series (as alert step partials keep them). `rate` and `increase` count the
+/// series with an increase in the window, and have no value without one.
+fn term_value(aggregate: Aggregate, samples: &[&Admitted], over: u64, step: u64) -> Option<f64> {
+    let counter = matches!(aggregate, Aggregate::Rate | Aggregate::Increase);
+    if counter && samples.iter().all(|s| s.delta.is_none()) {
+        return None;
+    }
     let mut steps: BTreeMap<(&Labels, u64), Vec<&Admitted>> = BTreeMap::new();
     for s in samples {
         steps
@@ -229,11 +235,15 @@ fn term_value(aggregate: Aggregate, samples: &[&Admitted], over: u64, step: u64)
     for in_step in steps.values_mut() {
         in_step.sort_by_key(|a| (a.ts, a.value.to_bits()));
         sum.add(in_step.iter().fold(0.0, |total, s| total + s.value));
-        increase.add(in_step.iter().fold(0.0, |total, s| total + s.delta));
+        increase.add(
+            in_step
+                .iter()
+                .fold(0.0, |total, s| total + s.delta.unwrap_or(0.0)),
+        );
     }
     let mut sorted: Vec<f64> = samples.iter().map(|s| s.value).collect();
     sorted.sort_by(f64::total_cmp);
-    match aggregate {
+    Some(match aggregate {
         Aggregate::Count => samples.len() as f64,
         Aggregate::Sum => sum.value(),
         Aggregate::Min => sorted[0],
@@ -251,7 +261,7 @@ fn term_value(aggregate: Aggregate, samples: &[&Admitted], over: u64, step: u64)
         quantile => {
             sorted[(quantile.quantile().unwrap() * (sorted.len() - 1) as f64).floor() as usize]
         }
-    }
+    })
 }
 
 /// The transitions every rule must produce, rules fixed from the start.
@@ -297,8 +307,8 @@ pub fn transitions(plan: &Plan, script: &Script) -> Vec<Expected> {
                     names.insert(group.stable_hash(), group.clone());
                 }
                 let value: Groups = match term.aggregate {
-                    Some(aggregate) => labelled(groups.iter().map(|(g, samples)| {
-                        (g.clone(), term_value(aggregate, samples, term.over, step))
+                    Some(aggregate) => labelled(groups.iter().filter_map(|(g, samples)| {
+                        Some((g.clone(), term_value(aggregate, samples, term.over, step)?))
                     })),
                     None if term.by.is_empty() => {
                         if groups.is_empty() {

@@ -110,8 +110,20 @@ pub fn prometheus(
             } else if let Some(index) = holding(&test_lines, line) {
                 refused_tests.entry(index).or_insert(reason);
             } else {
-                unreachable!("the importer's own text does not check: {error:?}");
+                // Outside every rule (the source, say): no rule can be kept.
+                let reason = format!("the pipeline around the rules does not check: {reason}");
+                for index in 0..alerts.len() {
+                    refused_alerts
+                        .entry(index)
+                        .or_insert_with(|| reason.clone());
+                }
+                for index in 0..test_blocks.len() {
+                    refused_tests.entry(index).or_insert_with(|| reason.clone());
+                }
             }
+        }
+        if refused_alerts.is_empty() && refused_tests.is_empty() {
+            panic!("the importer's source and sink do not check: {errors:?}");
         }
         for (index, reason) in refused_alerts.into_iter().rev() {
             skipped.push(alerts.remove(index).skip(reason));

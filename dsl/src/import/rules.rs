@@ -36,7 +36,9 @@ struct Rule {
 
 /// The alerts of one file, and the smallest evaluation interval its groups set.
 pub struct Read {
+    /// The alert rules that convert, as blocks.
     pub alerts: Vec<Converted>,
+    /// The smallest group `interval`, which becomes the source's `step`.
     pub step: Option<u64>,
 }
 

@@ -93,9 +93,8 @@ fn prometheus_syntax(text: &str, at: usize, offset: usize) -> Option<Diagnostic>
                     "in a `.pipe` alert the condition is `when …`; this expression does not convert: {reason}"
                 ),
             },
-            "for" | "keep_firing_for" | "interval" => {
-                format!("in a `.pipe` alert: `{key} {value}`")
-            }
+            "for" | "keep_firing_for" => format!("in a `.pipe` alert: `{key} {value}`"),
+            "interval" => format!("in a `.pipe` source: `interval = {value}`"),
             "labels" | "annotations" => {
                 format!("in a `.pipe` alert: `{key} {{ name = \"value\" }}`")
             }
