@@ -341,3 +341,37 @@ fn a_new_series_has_no_rate_until_it_has_an_increase() {
     // where its rate is 1/30 per second.
     assert_eq!(summary(&transitions), [(5, Firing, "b".into())]);
 }
+
+#[test]
+fn adding_a_rule_does_not_change_another_rules_alerts() {
+    // A NaN in Hot's window; at step 10 a rule with a longer window is added, which makes the
+    // store keep more steps and rebuild its windows. Hot's alerts are those of a run without it.
+    let plan = plan(&pipeline(
+        "alert Hot { when avg(cpu) over 20s by host > 90 }",
+    ));
+    let other = self::plan(&pipeline(
+        "alert Other { when max(cpu) over 1m by host > 1000 }",
+    ));
+    let input = samples("cpu", &["a", "b"], 30, |host, step| {
+        Some(match (host, step) {
+            ("a", 5) => f64::NAN,
+            ("b", 9) => f64::INFINITY,
+            _ => 99.0,
+        })
+    });
+    let alone = run(&plan, &script(input.clone()), 1).transitions;
+    let mut changed = script(input);
+    changed.rule_changes = vec![(T0 + 10 * STEP, vec![(rule_record(&other.alerts[0]), 1)])];
+    let with_change = run(&plan, &changed, 2).transitions;
+    let hot = |transitions: &[Transition]| {
+        summary(
+            &transitions
+                .iter()
+                .filter(|t| &*t.rule == "Hot")
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(hot(&with_change), hot(&alone));
+    assert!(hot(&alone).len() >= 4, "the NaN and the infinity move Hot");
+}

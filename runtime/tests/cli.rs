@@ -365,7 +365,9 @@ fn every_rule_in_pipelines_has_tests_and_they_pass() {
     for file in files {
         let source = std::fs::read_to_string(&file).unwrap();
         let compiled = pipe_dsl::compile(&source, &|_| None);
-        let plan = compiled.plan.unwrap_or_else(|| panic!("{} is valid", file.display()));
+        let plan = compiled
+            .plan
+            .unwrap_or_else(|| panic!("{} is valid", file.display()));
         if plan.alerts.is_empty() {
             continue;
         }
@@ -374,7 +376,11 @@ fn every_rule_in_pipelines_has_tests_and_they_pass() {
         if let Ok(text) = std::fs::read_to_string(&beside) {
             let rules: Vec<&str> = plan.alerts.iter().map(|r| r.name.as_str()).collect();
             let (more, diagnostics) = pipe_dsl::compile_tests(&text, &rules);
-            assert!(diagnostics.is_empty(), "{}: {diagnostics:?}", beside.display());
+            assert!(
+                diagnostics.is_empty(),
+                "{}: {diagnostics:?}",
+                beside.display()
+            );
             tests.extend(more);
         }
         for rule in &plan.alerts {
