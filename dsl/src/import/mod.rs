@@ -11,11 +11,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-pub use promql::duration_text;
-
 use crate::compile;
 use crate::format::format;
 use crate::span::LineIndex;
+use crate::syntax::literal::format_duration;
 
 /// One input file: its name, for messages, and its text.
 #[derive(Debug, Clone)]
@@ -172,7 +171,7 @@ fn assemble(
          source metrics from kafka {{\n  brokers = env(\"KAFKA_BROKERS\", \"127.0.0.1:9092\")\n  \
          topic = \"metrics-raw\"\n  group = \"pipe-alerts\"\n  format = json\n  step = {}\n}}\n",
         names.join(", "),
-        duration_text(step)
+        format_duration(step)
     );
     let place = |text: &mut String, block: &Converted| {
         text.push('\n');
@@ -202,6 +201,25 @@ fn with_skipped(mut pipe: String, skipped: &[Skipped]) -> String {
         ));
     }
     pipe
+}
+
+/// A YAML file read as `T`; when it is not one, the whole file is skipped with the parser's
+/// line and message.
+fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &InputFile,
+    what: &str,
+    skipped: &mut Vec<Skipped>,
+) -> Option<T> {
+    serde_norway::from_str(&file.text)
+        .map_err(|error| {
+            skipped.push(Skipped {
+                file: file.name.clone(),
+                line: error.location().map_or(1, |l| l.line()),
+                name: "(the whole file)".to_string(),
+                reason: format!("not {what}: {error}"),
+            });
+        })
+        .ok()
 }
 
 /// A duration as Prometheus writes it (`5m`, `1h30m`, `1d`), in milliseconds.

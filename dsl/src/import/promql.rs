@@ -5,7 +5,7 @@
 use promql_parser::label::{MatchOp, Matchers};
 use promql_parser::parser::{self, AggregateExpr, Call, Expr, LabelModifier, MatrixSelector};
 
-use crate::syntax::literal::quote;
+use crate::syntax::literal::{format_duration, quote};
 
 /// A PromQL expression as a pipe condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +173,7 @@ impl Converter {
         Ok(Piece::Condition(format!(
             "absent({}) over {}{}",
             selector_text(recent_range)?,
-            duration_text(millis(recent_range.range)),
+            format_duration(millis(recent_range.range)),
             by_text(&recent_by)
         )))
     }
@@ -234,7 +234,7 @@ impl Converter {
             text: format!(
                 "{aggregate}({}) over {}{}",
                 selector_text(range)?,
-                duration_text(millis(range.range)),
+                format_duration(millis(range.range)),
                 by_text(&by)
             ),
             precedence: ATOM,
@@ -259,7 +259,7 @@ impl Converter {
                 Ok(Piece::Condition(format!(
                     "absent({}) over {}",
                     selector_text(&range)?,
-                    duration_text(LOOKBACK_DELTA_MS)
+                    format_duration(LOOKBACK_DELTA_MS)
                 )))
             }
             "absent_over_time" => {
@@ -268,7 +268,7 @@ impl Converter {
                 Ok(Piece::Condition(format!(
                     "absent({}) over {}",
                     selector_text(range)?,
-                    duration_text(millis(range.range))
+                    format_duration(millis(range.range))
                 )))
             }
             name => Err(format!(
@@ -401,30 +401,6 @@ fn number_text(value: f64) -> Result<String, String> {
     Ok(format!("{value}"))
 }
 
-/// Milliseconds as a duration literal: `5m`, `1h30m`, `90ms`.
-pub fn duration_text(millis: u64) -> String {
-    if millis == 0 {
-        return "0s".to_string();
-    }
-    let units = [
-        (604_800_000, "w"),
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1_000, "s"),
-        (1, "ms"),
-    ];
-    let mut rest = millis;
-    let mut text = String::new();
-    for (size, unit) in units {
-        if rest >= size {
-            text.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,13 +478,5 @@ mod tests {
         assert!(refused("sum by (h) (sum_over_time(x[5m]))").contains("no comparison"));
         assert!(refused("max by (h) (quantile_over_time(0.75, x[5m])) > 1").contains("0.75"));
         assert!(refused("avg by (host) (").starts_with("PromQL does not parse"));
-    }
-
-    #[test]
-    fn durations_are_written_in_the_largest_units() {
-        assert_eq!(duration_text(300_000), "5m");
-        assert_eq!(duration_text(5_400_000), "1h30m");
-        assert_eq!(duration_text(90), "90ms");
-        assert_eq!(duration_text(1_209_600_000), "2w");
     }
 }

@@ -2,9 +2,9 @@
 
 use serde::Deserialize;
 
-use super::promql::{condition, duration_text};
-use super::{Converted, InputFile, Skipped, StringMap, prometheus_duration};
-use crate::syntax::literal::quote;
+use super::promql::condition;
+use super::{Converted, InputFile, Skipped, StringMap, parse_yaml, prometheus_duration};
+use crate::syntax::literal::{format_duration, quote};
 
 #[derive(Debug, Deserialize)]
 struct RuleFile {
@@ -48,17 +48,8 @@ pub fn read(file: &InputFile, skipped: &mut Vec<Skipped>) -> Read {
         alerts: Vec::new(),
         step: None,
     };
-    let parsed: RuleFile = match serde_norway::from_str(&file.text) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            skipped.push(Skipped {
-                file: file.name.clone(),
-                line: error.location().map_or(1, |l| l.line()),
-                name: "(the whole file)".to_string(),
-                reason: format!("not a Prometheus rule file: {error}"),
-            });
-            return read;
-        }
+    let Some(parsed) = parse_yaml::<RuleFile>(file, "a Prometheus rule file", skipped) else {
+        return read;
     };
     let mut lines = RuleLines::new(&file.text);
     for group in &parsed.groups {
@@ -129,15 +120,15 @@ fn alert_block(name: &str, rule: &Rule) -> Result<String, String> {
     if let Some(for_) = &rule.for_ {
         text.push_str(&format!(
             "  for {}\n",
-            duration_text(prometheus_duration(for_)?)
+            format_duration(prometheus_duration(for_)?)
         ));
     }
     if let Some(keep) = &rule.keep_firing_for {
-        let keep = duration_text(prometheus_duration(keep)?);
+        let keep = format_duration(prometheus_duration(keep)?);
         text.push_str(&format!("  keep_firing_for {keep}\n"));
     }
     if let Some(lookback) = converted.lookback {
-        text.push_str(&format!("  lookback {}\n", duration_text(lookback)));
+        text.push_str(&format!("  lookback {}\n", format_duration(lookback)));
     }
     let mut labels = rule.labels.strings();
     for (name, value) in &converted.labels {

@@ -3,9 +3,8 @@
 
 use serde::Deserialize;
 
-use super::promql::duration_text;
-use super::{Converted, InputFile, Skipped, StringMap, prometheus_duration};
-use crate::syntax::literal::quote;
+use super::{Converted, InputFile, Skipped, StringMap, parse_yaml, prometheus_duration};
+use crate::syntax::literal::{format_duration, quote};
 
 #[derive(Debug, Deserialize)]
 struct TestFile {
@@ -48,17 +47,8 @@ struct ExpectedAlert {
 
 /// Reads one test file; tests that cannot be converted go to `skipped`.
 pub fn read(file: &InputFile, skipped: &mut Vec<Skipped>) -> Vec<Converted> {
-    let parsed: TestFile = match serde_norway::from_str(&file.text) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            skipped.push(Skipped {
-                file: file.name.clone(),
-                line: error.location().map_or(1, |l| l.line()),
-                name: "(the whole file)".to_string(),
-                reason: format!("not a promtool test file: {error}"),
-            });
-            return Vec::new();
-        }
+    let Some(parsed) = parse_yaml::<TestFile>(file, "a promtool test file", skipped) else {
+        return Vec::new();
     };
     let test_lines: Vec<usize> = file
         .text
@@ -114,7 +104,7 @@ fn test_block(name: &str, test: &Test) -> Result<String, String> {
     let interval = prometheus_duration(test.interval.as_deref().unwrap_or("1m"))?;
     let mut text = format!(
         "test {name} {{\n  interval = {}\n  input {{\n",
-        duration_text(interval)
+        format_duration(interval)
     );
     for series in &test.input_series {
         text.push_str(&format!(
@@ -135,7 +125,7 @@ fn test_block(name: &str, test: &Test) -> Result<String, String> {
         }
     }
     for (at, entries) in times {
-        let at = duration_text(at);
+        let at = format_duration(at);
         match entries.as_slice() {
             [one] => text.push_str(&format!("    {at} {{ {one} }}\n")),
             _ => text.push_str(&format!(
