@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::stores::{pg_url, psql, unique_table};
+use support::stores::{assert_hourly_sums_match, pg_url, psql, unique_table};
 
 /// One test at a time: one of them stops the server.
 fn one_at_a_time() -> MutexGuard<'static, ()> {
@@ -115,7 +115,8 @@ fn every_sample_lands_once_with_its_value_and_a_replay_adds_nothing() {
     std::fs::remove_file(dir.path().join("out/samples.jsonl")).unwrap();
     run();
     assert_eq!(table_rows(&table), expected, "the replay doubled rows");
-    psql(&format!("DROP TABLE {table}"));
+    assert_hourly_sums_match(&table);
+    psql(&format!("DROP TABLE {table}, {table}_hourly"));
 }
 
 #[test]
@@ -153,7 +154,8 @@ fn a_server_stopped_under_load_and_started_again_loses_nothing_and_doubles_nothi
         "SELECT count(*), count(DISTINCT (series_id, time)) FROM {table}"
     ));
     assert_eq!(counts.trim(), format!("{samples}\t{samples}"));
-    psql(&format!("DROP TABLE {table}"));
+    assert_hourly_sums_match(&table);
+    psql(&format!("DROP TABLE {table}, {table}_hourly"));
 }
 
 #[test]
@@ -239,5 +241,5 @@ fn migrate_prints_the_ddl_for_review_and_applies_it() {
         .trim(),
         "p"
     );
-    psql(&format!("DROP TABLE {table}"));
+    psql(&format!("DROP TABLE {table}, {table}_hourly"));
 }

@@ -279,7 +279,7 @@ pub static SINKS: &[KindSpec] = &[
     KindSpec {
         block: BlockKind::Sink,
         name: "timescale",
-        doc: "Writes raw samples to PostgreSQL with binary COPY from every worker: a TimescaleDB hypertable with compression and retention policies when the extension is installed, otherwise native time partitions created ahead and dropped at retention by the sink. A replay after a crash adds no row twice (unique on series and time); `pipectl migrate` prints the DDL.",
+        doc: "Writes raw samples to PostgreSQL with binary COPY from every worker: a TimescaleDB hypertable with compression and retention policies when the extension is installed, otherwise native time partitions created ahead and dropped at retention by the sink. A replay after a crash adds no row twice (unique on series and time). Beside the table, `TABLE_hourly` keeps each metric's count and sum per hour, added to in the transaction that writes the rows (only rows actually inserted count), so that a fleet-wide average over days reads a few rows per hour. `pipectl migrate` prints the DDL.",
         properties: &[
             FROM,
             property(

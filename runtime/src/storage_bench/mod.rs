@@ -171,7 +171,11 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         let drop_tables = || async {
             for target in [&throughput, &raw] {
                 client
-                    .batch_execute(&format!("DROP TABLE IF EXISTS {}", target.table))
+                    .batch_execute(&format!(
+                        "DROP TABLE IF EXISTS {}, {}",
+                        target.table,
+                        target.table.hourly()
+                    ))
                     .await?;
             }
             for target in [&minutes, &hours] {
@@ -231,7 +235,11 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         );
         let raw_load = postgres::load(&raw, &set, options.writers)?;
         client
-            .batch_execute(&format!("VACUUM ANALYZE {}", raw.table))
+            .batch_execute(&format!(
+                "VACUUM ANALYZE {}, {}",
+                raw.table,
+                raw.table.hourly()
+            ))
             .await?;
         // The load's pages written out now rather than by a checkpoint during the queries.
         if let Err(error) = client.batch_execute("CHECKPOINT").await {
@@ -246,6 +254,7 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         }
         let host = crate::sources::generator::Fleet::host_name(7.min(options.hosts - 1));
         let texts = postgres::query_texts(&raw, &set, "cpu_usage_percent", &host);
+        postgres::check_hourly_sums(&client, &texts).await?;
         let raw_queries = postgres::queries(&client, &texts, options.runs).await?;
 
         tracing::info!(
@@ -277,7 +286,11 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
 
 async fn truncate(client: &tokio_postgres::Client, target: &RawTarget) -> anyhow::Result<()> {
     client
-        .batch_execute(&format!("TRUNCATE {}", target.table))
+        .batch_execute(&format!(
+            "TRUNCATE {}, {}",
+            target.table,
+            target.table.hourly()
+        ))
         .await?;
     Ok(())
 }
@@ -346,6 +359,10 @@ impl Report {
                 &q.hourly_average_of_a_metric_24h,
             ),
             ("top 10 hosts by CPU, 5 min", &q.top_10_hosts_by_cpu_5m),
+            (
+                "  the hourly average from rows",
+                &q.hourly_average_from_rows_24h,
+            ),
             ("ClickHouse: one host, 24 h of 1m", &self.rollups.host_24h),
             (
                 "ClickHouse: hourly average, from 1h",

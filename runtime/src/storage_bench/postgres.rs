@@ -279,7 +279,8 @@ pub fn load(target: &Target, set: &DataSet, writers: usize) -> anyhow::Result<Th
     ))
 }
 
-/// The three queries of the raw tier, each run once to warm up, then timed `runs` times.
+/// The three queries of the raw tier, each run once to warm up, then timed `runs` times, and
+/// the hourly average from the rows alone.
 #[derive(Debug, Serialize)]
 pub struct Queries {
     /// One series (a metric of a host) over the last hour.
@@ -288,35 +289,81 @@ pub struct Queries {
     pub hourly_average_of_a_metric_24h: Timings,
     /// The ten hosts with the highest average CPU over the last 5 minutes.
     pub top_10_hosts_by_cpu_5m: Timings,
+    /// The same hourly average, scanning the day's rows of the metric.
+    pub hourly_average_from_rows_24h: Timings,
 }
 
 /// The queries, as a dashboard sends them: over the set's last hour, day and five minutes,
-/// with the times written out (as Grafana's time filter does).
-pub fn query_texts(target: &Target, set: &DataSet, metric: &str, host: &str) -> [String; 3] {
+/// with the times written out (as Grafana's time filter does). The hourly average reads the
+/// sink's hourly sums for the whole hours and the rows of the first, partial hour; the last
+/// query is the same average from the rows alone, for comparison.
+pub fn query_texts(target: &Target, set: &DataSet, metric: &str, host: &str) -> [String; 4] {
     let table = &target.table;
+    let hourly = table.hourly();
     let end = set.end();
-    let since = |millis: u64| format!("'{}'", crate::time::rfc3339(end.saturating_sub(millis)));
+    let at = |millis: u64| format!("'{}'", crate::time::rfc3339(millis));
+    let since = |millis: u64| at(end.saturating_sub(millis));
     let (hour, day, five_minutes) = (since(3_600_000), since(86_400_000), since(300_000));
+    let day_start = end.saturating_sub(86_400_000);
+    let first_whole_hour = at(day_start.div_ceil(3_600_000) * 3_600_000);
+    let utc_hour = "date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";
     [
         format!(
             "SELECT time, value FROM {table} WHERE metric_name = '{metric}' AND host = '{host}' \
              AND time >= {hour} ORDER BY time"
         ),
         format!(
-            "SELECT date_trunc('hour', time) AS hour, avg(value) FROM {table} \
-             WHERE metric_name = '{metric}' AND time >= {day} \
-             GROUP BY hour ORDER BY hour"
+            "SELECT hour, sum(total) / sum(n) AS average FROM ( \
+             SELECT hour, sum AS total, count AS n FROM {hourly} \
+             WHERE metric_name = '{metric}' AND hour >= {first_whole_hour} \
+             UNION ALL \
+             SELECT {utc_hour}, sum(value), count(*) FROM {table} \
+             WHERE metric_name = '{metric}' AND time >= {day} AND time < {first_whole_hour} \
+             GROUP BY 1) AS parts GROUP BY hour ORDER BY hour"
         ),
         format!(
             "SELECT host, avg(value) AS average FROM {table} \
              WHERE metric_name = '{metric}' AND time >= {five_minutes} \
              GROUP BY host ORDER BY average DESC LIMIT 10"
         ),
+        format!(
+            "SELECT {utc_hour} AS hour, avg(value) FROM {table} \
+             WHERE metric_name = '{metric}' AND time >= {day} \
+             GROUP BY hour ORDER BY hour"
+        ),
     ]
 }
 
+/// Checks that the hourly averages from the hourly sums equal those from the rows.
+pub async fn check_hourly_sums(client: &Client, texts: &[String; 4]) -> anyhow::Result<()> {
+    let read = async |text: &str| -> anyhow::Result<Vec<(String, f64)>> {
+        Ok(client
+            .simple_query(text)
+            .await?
+            .into_iter()
+            .filter_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some((
+                    row.get(0).unwrap_or_default().to_string(),
+                    row.get(1).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN),
+                )),
+                _ => None,
+            })
+            .collect())
+    };
+    let (from_sums, from_rows) = (read(&texts[1]).await?, read(&texts[3]).await?);
+    let same = from_sums.len() == from_rows.len()
+        && from_sums
+            .iter()
+            .zip(&from_rows)
+            .all(|((h1, a), (h2, b))| h1 == h2 && (a - b).abs() <= 1e-9 * b.abs().max(1.0));
+    if !same {
+        bail!("the hourly sums disagree with the rows: {from_sums:?} against {from_rows:?}");
+    }
+    Ok(())
+}
+
 /// Times the three queries; each must return rows.
-pub async fn queries(client: &Client, texts: &[String; 3], runs: usize) -> anyhow::Result<Queries> {
+pub async fn queries(client: &Client, texts: &[String; 4], runs: usize) -> anyhow::Result<Queries> {
     let mut timings = Vec::new();
     for text in texts {
         let measured = Timings::measure(
@@ -336,11 +383,13 @@ pub async fn queries(client: &Client, texts: &[String; 3], runs: usize) -> anyho
         one_series_last_hour,
         hourly_average_of_a_metric_24h,
         top_10_hosts_by_cpu_5m,
-    ] = <[Timings; 3]>::try_from(timings).map_err(|_| anyhow::anyhow!("three queries"))?;
+        hourly_average_from_rows_24h,
+    ] = <[Timings; 4]>::try_from(timings).map_err(|_| anyhow::anyhow!("four queries"))?;
     Ok(Queries {
         one_series_last_hour,
         hourly_average_of_a_metric_24h,
         top_10_hosts_by_cpu_5m,
+        hourly_average_from_rows_24h,
     })
 }
 

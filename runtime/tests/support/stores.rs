@@ -64,3 +64,23 @@ pub fn unique_table(name: &str) -> String {
         .subsec_nanos();
     format!("{name}_{}_{nanos}", std::process::id())
 }
+
+/// Checks the sink's hourly sums against the rows of `table`: per metric and hour the same count
+/// and (within rounding) the same sum, and the table's every hour there.
+pub fn assert_hourly_sums_match(table: &str) {
+    let disagreeing = psql(&format!(
+        "SELECT count(*) FROM (SELECT metric_name, hour, sum(count) AS n, sum(sum) AS total \
+         FROM {table}_hourly GROUP BY 1, 2) s FULL JOIN (SELECT metric_name, \
+         date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, \
+         count(*) AS n, sum(value) AS total FROM {table} GROUP BY 1, 2) r \
+         USING (metric_name, hour) WHERE s.n IS DISTINCT FROM r.n \
+         OR abs(s.total - r.total) > 1e-9 * greatest(abs(r.total), 1)"
+    ));
+    assert_eq!(
+        disagreeing.trim(),
+        "0",
+        "hours whose sums disagree with the rows"
+    );
+    let hours = psql(&format!("SELECT count(*) FROM {table}_hourly"));
+    assert!(hours.trim().parse::<u64>().unwrap() > 0, "no hourly sums");
+}

@@ -109,6 +109,14 @@ impl TableName {
         self.schema.as_deref()
     }
 
+    /// The table of hourly sums beside it: `metrics_hot_hourly`.
+    pub fn hourly(&self) -> TableName {
+        TableName {
+            schema: self.schema.clone(),
+            name: format!("{}_hourly", self.name),
+        }
+    }
+
     /// A name derived from this one (an index), quoted, without schema.
     fn derived(&self, suffix: &str) -> String {
         format!("\"{}_{suffix}\"", self.name)
@@ -164,6 +172,19 @@ pub fn create(table: &TableName, settings: &TimescaleSettings, flavor: Flavor) -
         "CREATE INDEX IF NOT EXISTS {} ON {table} (metric_name, time DESC) INCLUDE (host, value)",
         table.derived("metric_time")
     ));
+    // Each metric's count and sum per hour, added to by every connection in the transaction
+    // that writes the rows (a row per connection, so that writers never wait for each other):
+    // a fleet-wide average over a day reads a few rows per hour, not a day of samples.
+    statements.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n  \
+             metric_name text NOT NULL,\n  \
+             hour timestamptz NOT NULL,\n  \
+             writer integer NOT NULL,\n  \
+             count bigint NOT NULL,\n  \
+             sum double precision NOT NULL,\n  \
+             PRIMARY KEY (metric_name, hour, writer)\n)",
+        table.hourly()
+    ));
     if flavor == Flavor::TimescaleDb {
         if let Some(after) = settings.compress_after {
             statements.push(format!(
@@ -211,10 +232,40 @@ pub fn create_staging(table: &TableName) -> String {
     )
 }
 
-/// Inserts the staged rows the table does not hold yet.
+/// Inserts the staged rows the table does not hold yet, and adds those it inserted to the
+/// hourly sums.
 pub fn insert_staged(table: &TableName) -> String {
     format!(
-        "INSERT INTO {table} ({COLUMNS}) SELECT {COLUMNS} FROM pipe_staging ON CONFLICT (series_id, time) DO NOTHING"
+        "WITH inserted AS (INSERT INTO {table} ({COLUMNS}) SELECT {COLUMNS} FROM pipe_staging \
+         ON CONFLICT (series_id, time) DO NOTHING RETURNING metric_name, time, value) \
+         INSERT INTO {hourly} AS s (metric_name, hour, writer, count, sum) \
+         SELECT metric_name, date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', \
+         pg_backend_pid(), count(*), sum(value) FROM inserted GROUP BY 1, 2 {ADD_TO_HOURLY}",
+        hourly = table.hourly()
+    )
+}
+
+/// Adds a batch's counts and sums per metric and hour (`$1` metric names, `$2` hours, `$3`
+/// counts, `$4` sums) to the hourly sums.
+pub fn add_hourly(table: &TableName) -> String {
+    format!(
+        "INSERT INTO {} AS s (metric_name, hour, writer, count, sum) \
+         SELECT m, h, pg_backend_pid(), c, v \
+         FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::float8[]) AS u(m, h, c, v) \
+         {ADD_TO_HOURLY}",
+        table.hourly()
+    )
+}
+
+const ADD_TO_HOURLY: &str = "ON CONFLICT (metric_name, hour, writer) DO UPDATE \
+     SET count = s.count + excluded.count, sum = s.sum + excluded.sum";
+
+/// Drops the hourly sums of the hours before `until_ms`, whose rows are gone.
+pub fn prune_hourly(table: &TableName, until_ms: u64) -> String {
+    format!(
+        "DELETE FROM {} WHERE hour < {}",
+        table.hourly(),
+        timestamp(until_ms)
     )
 }
 

@@ -211,6 +211,7 @@ impl Session {
             )
             .await?;
         let cutoff = now.saturating_sub(retention.millis());
+        let mut dropped_until = None;
         for row in rows {
             let name: String = row.get(0);
             let Some(start) = target.table.partition_start(&name) else {
@@ -221,12 +222,18 @@ impl Session {
                     .batch_execute(&schema::drop_partition(&target.table, start))
                     .await?;
                 self.partitions.remove(&start);
+                dropped_until = dropped_until.max(Some(start + chunk));
                 tracing::info!(
                     "{}: dropped partition {name}, past the retention of {}",
                     target.what,
                     retention
                 );
             }
+        }
+        if let Some(until) = dropped_until {
+            self.client
+                .batch_execute(&schema::prune_hourly(&target.table, until))
+                .await?;
         }
         Ok(())
     }
@@ -271,7 +278,7 @@ impl Session {
             "COPY {} ({COLUMNS}) FROM STDIN (FORMAT binary)",
             target.table
         );
-        match self.copy(&copy, rows, None).await {
+        match self.copy(&copy, rows, target, false).await {
             Err(error) if error.code().is_some_and(|c| c.code() == "23505") => {
                 if !self.staging {
                     self.client
@@ -280,19 +287,20 @@ impl Session {
                     self.staging = true;
                 }
                 let staged = format!("COPY pipe_staging ({COLUMNS}) FROM STDIN (FORMAT binary)");
-                self.copy(&staged, rows, Some(&schema::insert_staged(&target.table)))
-                    .await
+                self.copy(&staged, rows, target, true).await
             }
             other => other,
         }
     }
 
-    /// Copies the rows in one transaction, then runs `then` in it.
+    /// Copies the rows in one transaction and adds them to the hourly sums in it; `staged`
+    /// rows go into the table unless it holds them, and only those it inserts are added.
     async fn copy(
         &mut self,
         copy: &str,
         rows: &[Row],
-        then: Option<&str>,
+        target: &Target,
+        staged: bool,
     ) -> Result<(), tokio_postgres::Error> {
         let transaction = self.client.transaction().await?;
         let sink = transaction.copy_in(copy).await?;
@@ -318,10 +326,51 @@ impl Session {
                 .await?;
         }
         writer.finish().await?;
-        if let Some(then) = then {
-            transaction.batch_execute(then).await?;
+        if staged {
+            transaction
+                .batch_execute(&schema::insert_staged(&target.table))
+                .await?;
+        } else {
+            let sums = HourlySums::of(rows);
+            transaction
+                .execute(
+                    &schema::add_hourly(&target.table),
+                    &[&sums.metrics, &sums.hours, &sums.counts, &sums.sums],
+                )
+                .await?;
         }
         transaction.commit().await
+    }
+}
+
+/// A batch's count and sum per metric and hour, as the arrays the upsert unnests.
+#[derive(Debug, Default)]
+struct HourlySums<'r> {
+    metrics: Vec<&'r str>,
+    hours: Vec<std::time::SystemTime>,
+    counts: Vec<i64>,
+    sums: Vec<f64>,
+}
+
+impl<'r> HourlySums<'r> {
+    fn of(rows: &'r [Row]) -> Self {
+        let mut groups: std::collections::BTreeMap<(&str, u64), (i64, f64)> = Default::default();
+        for row in rows {
+            let metric = row.labels.get("metric_name").unwrap_or("");
+            let group = groups
+                .entry((metric, row.ts - row.ts % 3_600_000))
+                .or_default();
+            group.0 += 1;
+            group.1 += row.value;
+        }
+        let mut sums = HourlySums::default();
+        for ((metric, hour), (count, sum)) in groups {
+            sums.metrics.push(metric);
+            sums.hours.push(UNIX_EPOCH + Duration::from_millis(hour));
+            sums.counts.push(count);
+            sums.sums.push(sum);
+        }
+        sums
     }
 }
 
