@@ -67,6 +67,8 @@ pub struct Progress {
     pub watermark: AtomicU64,
     /// What the sources of this process share: refused messages among them.
     pub sources: Arc<Shared>,
+    /// Which sinks of this process are waiting for their store.
+    pub sinks: Arc<crate::sinks::SinkHealth>,
 }
 
 /// How a run ended.
@@ -144,7 +146,9 @@ fn run_worker(
     failure: &Failure,
 ) -> anyhow::Result<Ending> {
     let mut feeds = feeds::open(plan, worker, options, progress)?;
-    let graph = graph::build(worker, plan, telemetry, &mut feeds, options, failure)?;
+    let graph = graph::build(
+        worker, plan, telemetry, &mut feeds, options, progress, failure,
+    )?;
     let ending = feed_loop::run(worker, plan, feeds, graph, options, progress, failure);
     if ending == Ending::Stopped {
         // Timely would run a dataflow whose inputs are gone to completion, closing every open

@@ -1,5 +1,6 @@
 //! What a running pipeline shows: a live status line on a terminal (samples per second, series,
-//! open windows, alerts firing, event time), or a log line every ten seconds otherwise.
+//! open windows, alerts firing, event time, sinks waiting for their store), or a log line every
+//! ten seconds otherwise.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -83,7 +84,7 @@ fn show(
         let rate = (figures.samples - last.1) as f64 / elapsed;
         last = (Instant::now(), figures.samples);
         let watermark = progress.watermark.load(Ordering::Relaxed);
-        let message = format!(
+        let mut message = format!(
             "{} samples/s · {} series · {} open windows · {} alerts firing · event time {}",
             thousands(rate as u64),
             thousands(figures.series),
@@ -95,6 +96,11 @@ fn show(
                 clock_time(watermark)
             },
         );
+        // A store that is down holds the pipeline back: say which, and why.
+        if let Some(waiting) = progress.sinks.summary() {
+            message.push_str(" · ");
+            message.push_str(&waiting);
+        }
         match &bar {
             Some(bar) => {
                 bar.set_message(message);

@@ -76,6 +76,7 @@ fn table_windows(table: &str) -> Windows {
 
 #[test]
 fn windows_land_with_their_values_once_and_quantiles_merge_from_the_stored_points() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let (minutes, hours) = (unique("m1"), unique("m1h"));
     std::fs::write(
@@ -173,4 +174,70 @@ fn the_modern_ddl_runs_on_a_current_engine() {
         "chDB (`python3 -m pip install chdb-core`; scripts/test installs it): {stderr}"
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2");
+}
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn services(arguments: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
+    let status = Command::new(script)
+        .args(arguments)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/services {arguments:?}");
+}
+
+#[test]
+fn a_server_stopped_for_30_s_under_load_loses_nothing_and_doubles_nothing() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let table = unique("down");
+    // 96 hours of 1,000 series: 5.7 M windows, more than ClickHouse takes in two seconds.
+    std::fs::write(
+        dir.path().join("p.pipe"),
+        format!(
+            "source metrics from generator {{ hosts = 50, metrics = 20, interval = 15s, pace = max }}\n\
+             rollup m1 from metrics {{ window = tumble(1m), by = [metric_name, host], aggs = [count, sum] }}\n\
+             sink warm to clickhouse {{ from = m1, url = env(\"CLICKHOUSE_URL\"), table = \"{table}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .current_dir(dir.path())
+        .args(["run", "p.pipe", "--for", "96h", "--json"])
+        .env("CLICKHOUSE_URL", clickhouse_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    services(&["stop", "clickhouse"]);
+    std::thread::sleep(std::time::Duration::from_secs(30));
+    services(&["start", "clickhouse"]);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("retrying"),
+        "the run never saw the server down: {stderr}"
+    );
+    assert!(
+        stderr.contains("sink `warm` waiting"),
+        "the status line never said the sink was waiting: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let (samples, windows) = (&summary["samples"], &summary["windows"]);
+    // 96 hours of 1,000 series, less the generator's silent hosts.
+    assert!(windows.as_u64().unwrap() > 5_700_000, "{summary}");
+    let counts = query(&format!(
+        "SELECT count(), sum(count), uniqExact(metric_name, host, window_start) FROM {table} FINAL"
+    ));
+    assert_eq!(counts.trim(), format!("{windows}\t{samples}\t{windows}"));
+    query(&format!("DROP TABLE {table}"));
+    query(&format!("DROP TABLE {table}_points"));
 }

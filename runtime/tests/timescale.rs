@@ -140,13 +140,17 @@ fn a_server_stopped_under_load_and_started_again_loses_nothing_and_doubles_nothi
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
     services(&["stop", "postgres"]);
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(30));
     services(&["start", "postgres"]);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("retrying"),
         "the run never saw the server down: {stderr}"
+    );
+    assert!(
+        stderr.contains("sink `hot` waiting"),
+        "the status line never said the sink was waiting: {stderr}"
     );
     let samples = summary(&output)["samples"].as_u64().unwrap();
     assert!(samples > 2_800_000, "{samples} samples");

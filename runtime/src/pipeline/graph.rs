@@ -13,8 +13,8 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Input, Probe};
 
-use super::RunOptions;
 use super::feeds::{self, Feed};
+use super::{Progress, RunOptions};
 use crate::sinks::{self, Failure, SinkContext};
 
 /// A built dataflow's handles.
@@ -32,6 +32,7 @@ pub fn build(
     telemetry: &Telemetry,
     feeds: &mut [Feed],
     options: &RunOptions,
+    progress: &Progress,
     failure: &Failure,
 ) -> anyhow::Result<Graph> {
     let index = worker.index();
@@ -92,6 +93,7 @@ pub fn build(
                 resumable,
                 resumed,
                 rule_links: &options.rule_links,
+                health: &progress.sinks,
             };
             for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
                 acknowledged.probe_with(&probe);

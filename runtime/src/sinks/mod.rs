@@ -18,6 +18,7 @@ mod alertmanager;
 pub mod clickhouse;
 mod console;
 mod file;
+mod health;
 pub mod json;
 mod kafka;
 mod operator;
@@ -26,6 +27,7 @@ pub mod store;
 pub mod timescale;
 
 pub use console::Console;
+pub use health::SinkHealth;
 pub use records::{Record, SeriesNames};
 
 use std::cmp::Ordering;
@@ -81,6 +83,8 @@ pub struct SinkContext<'a> {
     pub resumed: Option<u64>,
     /// Where each alert rule is written, by name, for links back to it.
     pub rule_links: &'a BTreeMap<String, String>,
+    /// Where sinks say they are waiting for their store, for the status line.
+    pub health: &'a Arc<SinkHealth>,
 }
 
 /// Opens a sink: the one place that maps kinds to connectors.

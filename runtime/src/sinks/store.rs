@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+use super::SinkHealth;
+
 /// Batches a worker's sink may have queued for its connection.
 const QUEUE: usize = 2;
 
@@ -79,12 +81,14 @@ pub struct Batches<R> {
 }
 
 impl<R: Send + 'static> Batches<R> {
-    /// Starts the connection's thread for `store`; `what` names the sink in messages.
+    /// Starts the connection's thread for `store`; `what` names the sink in messages and in
+    /// `health`, which hears when the connection cannot write and when it writes again.
     pub fn start<S: Store<Row = R>>(
         what: &str,
         store: S,
         batch_rows: usize,
         linger: Duration,
+        health: Arc<SinkHealth>,
     ) -> anyhow::Result<Self> {
         let (queue, batches) = sync_channel(QUEUE);
         let shared = Arc::new(Shared::default());
@@ -92,7 +96,7 @@ impl<R: Send + 'static> Batches<R> {
         let thread_what = what.to_string();
         std::thread::Builder::new()
             .name(format!("store:{what}"))
-            .spawn(move || connection(&thread_what, store, batches, &thread_shared))?;
+            .spawn(move || connection(&thread_what, store, batches, &thread_shared, &health))?;
         Ok(Batches {
             what: what.to_string(),
             queue,
@@ -169,7 +173,13 @@ impl<R: Send + 'static> Batches<R> {
     }
 }
 
-fn connection<S: Store>(what: &str, mut store: S, batches: Receiver<Vec<S::Row>>, shared: &Shared) {
+fn connection<S: Store>(
+    what: &str,
+    mut store: S,
+    batches: Receiver<Vec<S::Row>>,
+    shared: &Shared,
+    health: &SinkHealth,
+) {
     let fail = |message: String| {
         *shared.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
     };
@@ -200,6 +210,7 @@ fn connection<S: Store>(what: &str, mut store: S, batches: Receiver<Vec<S::Row>>
                     Ok(()) => {
                         if backoff.failing() {
                             tracing::info!("{what}: the database is reachable again");
+                            health.recovered(what);
                         }
                         backoff = Backoff::default();
                         if rows.is_some() {
@@ -208,6 +219,11 @@ fn connection<S: Store>(what: &str, mut store: S, batches: Receiver<Vec<S::Row>>
                         break;
                     }
                     Err(StoreError::Retry(error)) => {
+                        if backoff.failing() {
+                            health.still_failing(what, &error);
+                        } else {
+                            health.failing(what, &error);
+                        }
                         let wait = backoff.next();
                         tracing::warn!(
                             "{what}: cannot write ({error}); retrying in {:.1} s, the batch kept",
@@ -276,7 +292,7 @@ mod tests {
             open: Arc::clone(&open),
             written: Arc::clone(&written),
         };
-        let mut batches = Batches::start("test", store, 2, Duration::ZERO).unwrap();
+        let mut batches = Batches::start("test", store, 2, Duration::ZERO, Arc::default()).unwrap();
         for (time, row) in [
             (10, 1),
             (10, 2),

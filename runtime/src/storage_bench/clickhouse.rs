@@ -139,6 +139,7 @@ fn load(
                 ClickHouse::new(target.clone()),
                 BATCH_ROWS,
                 Duration::from_millis(200),
+                Default::default(),
             )
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -104,6 +104,7 @@ fn open_writers(
                 Postgres::new(target.clone()),
                 batch_rows,
                 Duration::from_millis(100),
+                Default::default(),
             )
         })
         .collect()

@@ -78,7 +78,13 @@ impl AlertmanagerSink {
         let resend = Duration::from_millis(settings.resend.millis().max(1));
         let alertmanagers = Alertmanagers::new(&what, &urls, resend)?;
         Ok(AlertmanagerSink {
-            batches: Batches::start(&what, alertmanagers, BATCH, LINGER)?,
+            batches: Batches::start(
+                &what,
+                alertmanagers,
+                BATCH,
+                LINGER,
+                std::sync::Arc::clone(context.health),
+            )?,
             rule_links: context.rule_links.clone(),
         })
     }

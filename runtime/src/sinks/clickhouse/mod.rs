@@ -37,8 +37,14 @@ impl ClickHouseSink {
     ) -> anyhow::Result<Self> {
         let what = format!("sink `{name}`");
         let target = target(&what, settings, context.worker == 0)?;
-        let batches = Batches::start(&what, ClickHouse::new(target), BATCH_ROWS, LINGER)
-            .with_context(|| format!("{what}: cannot start its connection"))?;
+        let batches = Batches::start(
+            &what,
+            ClickHouse::new(target),
+            BATCH_ROWS,
+            LINGER,
+            std::sync::Arc::clone(context.health),
+        )
+        .with_context(|| format!("{what}: cannot start its connection"))?;
         Ok(ClickHouseSink { batches })
     }
 }

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use clickhouse::inserter::Inserter;
 use clickhouse::{Client, Compression};
 use pipe_dataflow::series::Labels;
 use serde::Serialize;
@@ -120,6 +121,9 @@ pub async fn version(client: &Client) -> Result<Version, clickhouse::error::Erro
 pub struct ClickHouse {
     target: Target,
     client: Option<(Client, Version)>,
+    /// The crate's inserter on the current client: one `INSERT` a batch, ended before the batch
+    /// is acknowledged.
+    inserter: Option<Inserter<WindowRow<'static>>>,
     retention_at: Option<Instant>,
     /// A row's other labels as JSON, reused.
     labels: Vec<u8>,
@@ -131,6 +135,7 @@ impl ClickHouse {
         ClickHouse {
             target,
             client: None,
+            inserter: None,
             retention_at: None,
             labels: Vec::new(),
         }
@@ -159,13 +164,16 @@ impl ClickHouse {
 
     fn failed(&mut self, error: clickhouse::error::Error) -> StoreError {
         self.client = None;
+        // An inserter that failed cannot be written to again.
+        self.inserter = None;
         classify(error)
     }
 
     async fn insert(&mut self, client: &Client, rows: &[Window]) -> clickhouse::error::Result<()> {
-        let mut insert = client
-            .insert::<WindowRow<'_>>(&self.target.table.name)
-            .await?;
+        let table = &self.target.table.name;
+        let insert = self
+            .inserter
+            .get_or_insert_with(|| client.inserter::<WindowRow<'static>>(table));
         for window in rows {
             self.labels.clear();
             labels_json(&window.labels, &mut self.labels);
@@ -199,7 +207,7 @@ impl ClickHouse {
             };
             insert.write(&row).await?;
         }
-        insert.end().await
+        insert.force_commit().await.map(drop)
     }
 }
 

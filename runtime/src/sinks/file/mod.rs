@@ -154,6 +154,7 @@ mod tests {
             resumable,
             resumed: None,
             rule_links: &Default::default(),
+            health: &Default::default(),
         };
         open("out", &settings, &context).unwrap()
     }

@@ -38,8 +38,14 @@ impl TimescaleSink {
     ) -> anyhow::Result<Self> {
         let what = format!("sink `{name}`");
         let target = target(&what, settings, context.worker == 0)?;
-        let batches = Batches::start(&what, Postgres::new(target), BATCH_ROWS, LINGER)
-            .with_context(|| format!("{what}: cannot start its connection"))?;
+        let batches = Batches::start(
+            &what,
+            Postgres::new(target),
+            BATCH_ROWS,
+            LINGER,
+            std::sync::Arc::clone(context.health),
+        )
+        .with_context(|| format!("{what}: cannot start its connection"))?;
         Ok(TimescaleSink { batches })
     }
 }
