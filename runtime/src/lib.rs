@@ -3,6 +3,7 @@
 
 mod append;
 pub mod cli;
+pub mod control;
 pub mod loadgen;
 pub mod pipeline;
 pub mod rule_test;

@@ -90,6 +90,13 @@ enum Command {
         /// Where a supervised process writes its summary (used by `--local-processes`).
         #[arg(long, hide = true)]
         summary_to: Option<PathBuf>,
+        /// Serve `/metrics` (Prometheus exposition format) and `/healthz` on this address, such
+        /// as `127.0.0.1:7070`. Any address but loopback needs a token.
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "local_processes")]
+        control: Option<std::net::SocketAddr>,
+        /// A file holding the bearer token the control API requires (else `PIPE_TOKEN`).
+        #[arg(long, requires = "control")]
+        token_file: Option<PathBuf>,
     },
     /// Send a simulated fleet's samples to a Kafka topic as the reference JSON message, with
     /// bad messages mixed in; report what the broker acknowledged, how fast, and the latency.
@@ -303,14 +310,24 @@ pub fn main() -> ExitCode {
             local_processes,
             json,
             summary_to,
+            control,
+            token_file,
         } => {
             init_logging();
+            let token = match read_token(token_file.as_deref()) {
+                Ok(token) => token,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let args = run::RunArgs {
                 workers: workers.max(1),
                 cluster: None,
                 run_for,
                 json,
                 summary_to,
+                control: control.map(|address| run::ControlArgs { address, token }),
             };
             match (local_processes, process, addresses) {
                 (Some(processes), _, _) => supervise::run(&file, processes.max(1), &args),
@@ -420,6 +437,21 @@ fn parse_duration(text: &str) -> Result<u64, String> {
         Some(pipe_dsl::syntax::ast::ValueKind::Duration { millis, .. }) if millis > 0 => Ok(millis),
         _ => Err(format!("`{text}` is not a duration such as `15m` or `2h`")),
     }
+}
+
+/// The control API's token: the file's first line, else `PIPE_TOKEN`; `None` for neither.
+fn read_token(file: Option<&std::path::Path>) -> Result<Option<String>, String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read the token file `{}`: {error}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        None => std::env::var("PIPE_TOKEN").unwrap_or_default(),
+    };
+    Ok((!token.is_empty()).then_some(token))
 }
 
 /// `host:port` list: separated by commas, or a file with one per line (`#` comments).

@@ -11,6 +11,7 @@ use pipe_dataflow::telemetry::Telemetry;
 use pipe_dsl::diagnostics::Style;
 
 use super::report;
+use crate::control::Control;
 use crate::pipeline::{self, Cluster, Ending, Progress, RunOptions};
 use crate::sinks::Console;
 use crate::sources::decode::Reason;
@@ -29,6 +30,17 @@ pub struct RunArgs {
     pub json: bool,
     /// Write the JSON summary to this file as well (for a supervisor).
     pub summary_to: Option<PathBuf>,
+    /// Serve the control API.
+    pub control: Option<ControlArgs>,
+}
+
+/// Where the control API listens, and the token it requires.
+#[derive(Debug, Clone)]
+pub struct ControlArgs {
+    /// The address.
+    pub address: std::net::SocketAddr,
+    /// The bearer token, when one is required.
+    pub token: Option<String>,
 }
 
 /// Runs one pipeline file; false when it is invalid or the run failed.
@@ -40,6 +52,21 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
     let stop = stop_on_ctrl_c();
     let telemetry = Telemetry::new();
     let progress = Arc::new(Progress::default());
+    let _control = match &args.control {
+        Some(control) => match Control::start(
+            control.address,
+            control.token.clone(),
+            Arc::clone(&telemetry),
+            Arc::clone(&progress),
+        ) {
+            Ok(control) => Some(control),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return false;
+            }
+        },
+        None => None,
+    };
     let status = Status::start(Arc::clone(&telemetry), Arc::clone(&progress));
     let started = Instant::now();
     tracing::info!(

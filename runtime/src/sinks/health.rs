@@ -49,6 +49,11 @@ impl SinkHealth {
         }
     }
 
+    /// The sinks waiting now, by name (`sink `hot``).
+    pub fn waiting(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     /// `sink `hot` waiting 12 s for its store (connection refused)`, for each waiting sink;
     /// `None` when every sink writes.
     pub fn summary(&self) -> Option<String> {

@@ -1,0 +1,138 @@
+//! The control listener of `pipectl run --control`: `/healthz`, `/metrics` in Prometheus's
+//! exposition format with the pipeline's figures, a bearer token when one is set (401 without
+//! it, and never logged), and no listener beyond loopback without a token.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::{Running, wait_for};
+
+fn quickstart() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipelines/quickstart.pipe")
+        .display()
+        .to_string()
+}
+
+fn start(port: u16, token: Option<&str>) -> Running {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipectl"));
+    command
+        .current_dir(dir)
+        .args([
+            "run",
+            &quickstart(),
+            "--control",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("PIPE_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(token) = token {
+        command.env("PIPE_TOKEN", token);
+    }
+    Running::new(command.spawn().unwrap())
+}
+
+/// The status code and body of a GET, with `token` as a bearer token.
+fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut command = Command::new("curl");
+    command.args([
+        "-sS",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        &format!("http://127.0.0.1:{port}{path}"),
+    ]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let output = command.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn value(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn metrics_show_the_running_pipeline() {
+    let port = 17_171;
+    let running = start(port, None);
+    wait_for(Duration::from_secs(30), "the control API", || {
+        get(port, "/healthz", None) == (200, "ok\n".to_string())
+    });
+    // The quickstart's fleet: 1,000 hosts × 50 metrics, once the stage has published them.
+    wait_for(Duration::from_secs(30), "every series in the metrics", || {
+        value(&get(port, "/metrics", None).1, "pipe_series") == 50_000.0
+    });
+    let (code, metrics) = get(port, "/metrics", None);
+    assert_eq!(code, 200);
+    assert!(value(&metrics, "pipe_samples_total") > 0.0);
+    assert!(value(&metrics, "pipe_process_resident_memory_bytes") > 1e6);
+    assert!(value(&metrics, "pipe_event_time_seconds") > 1.7e9);
+    assert_eq!(
+        value(&metrics, "pipe_dead_letters_total{reason=\"late\"}"),
+        0.0
+    );
+    assert!(metrics.contains("# TYPE pipe_samples counter"), "{metrics}");
+    assert!(metrics.trim_end().ends_with("# EOF"));
+    drop(running);
+}
+
+#[test]
+fn with_a_token_every_request_needs_it_and_the_token_is_never_logged() {
+    let port = 17_172;
+    let token = "s3cret-token-value";
+    let mut running = start(port, Some(token));
+    wait_for(Duration::from_secs(30), "the control API", || {
+        get(port, "/healthz", Some(token)).0 == 200
+    });
+    assert_eq!(get(port, "/metrics", None).0, 401);
+    assert_eq!(get(port, "/healthz", Some("guess")).0, 401);
+    let (code, metrics) = get(port, "/metrics", Some(token));
+    assert_eq!(code, 200);
+    assert!(metrics.contains("pipe_samples_total"));
+    support::signal(running.child().id(), "-INT");
+    let output = running.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("control API: refused GET /metrics from 127.0.0.1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("wrong token"), "{stderr}");
+    assert!(
+        !stderr.contains(token),
+        "the token reached the log: {stderr}"
+    );
+    assert!(
+        !stderr.contains("guess"),
+        "a sent token reached the log: {stderr}"
+    );
+}
+
+#[test]
+fn beyond_loopback_the_control_api_needs_a_token() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args(["run", &quickstart(), "--control", "0.0.0.0:17173"])
+        .env_remove("PIPE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to serve the control API on 0.0.0.0:17173 without a token"),
+        "{stderr}"
+    );
+}
