@@ -13,7 +13,9 @@ use std::process::Command;
 use pipe_dsl::plan::{ClickHouseSink, Duration, Text};
 use pipe_runtime::sinks::clickhouse::schema::{self, Table, Version};
 use serde_json::Value;
-use support::stores::{clickhouse as query, clickhouse_url, unique_table as unique};
+use support::stores::{
+    clickhouse as query, clickhouse_url, one_at_a_time, services, unique_table as unique,
+};
 
 fn run(dir: &Path) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_pipectl"))
@@ -174,21 +176,6 @@ fn the_modern_ddl_runs_on_a_current_engine() {
         "chDB (`python3 -m pip install chdb-core`; scripts/test installs it): {stderr}"
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2");
-}
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn services(arguments: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
-    let status = Command::new(script)
-        .args(arguments)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "scripts/services {arguments:?}");
 }
 
 #[test]

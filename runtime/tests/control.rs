@@ -74,9 +74,11 @@ fn metrics_show_the_running_pipeline() {
         get(port, "/healthz", None) == (200, "ok\n".to_string())
     });
     // The quickstart's fleet: 1,000 hosts × 50 metrics, once the stage has published them.
-    wait_for(Duration::from_secs(30), "every series in the metrics", || {
-        value(&get(port, "/metrics", None).1, "pipe_series") == 50_000.0
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "every series in the metrics",
+        || value(&get(port, "/metrics", None).1, "pipe_series") == 50_000.0,
+    );
     let (code, metrics) = get(port, "/metrics", None);
     assert_eq!(code, 200);
     assert!(value(&metrics, "pipe_samples_total") > 0.0);

@@ -6,23 +6,12 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::stores::{assert_hourly_sums_match, pg_url, psql, unique_table};
-
-/// One test at a time: one of them stops the server.
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn services(arguments: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
-    let status = Command::new(script).args(arguments).status().unwrap();
-    assert!(status.success(), "scripts/services {arguments:?}");
-}
+use support::stores::{
+    assert_hourly_sums_match, one_at_a_time, pg_url, psql, services, unique_table,
+};
 
 fn summary(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -84,3 +84,20 @@ pub fn assert_hourly_sums_match(table: &str) {
     let hours = psql(&format!("SELECT count(*) FROM {table}_hourly"));
     assert!(hours.trim().parse::<u64>().unwrap() > 0, "no hourly sums");
 }
+
+/// One test of a binary at a time, where one of them stops a server.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `scripts/services` with `arguments` (such as `stop postgres`).
+pub fn services(arguments: &[&str]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
+    let status = Command::new(script)
+        .args(arguments)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/services {arguments:?}");
+}
