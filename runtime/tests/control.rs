@@ -82,7 +82,7 @@ fn metrics_show_the_running_pipeline() {
     let (code, metrics) = get(port, "/metrics", None);
     assert_eq!(code, 200);
     assert!(value(&metrics, "pipe_samples_total") > 0.0);
-    assert!(value(&metrics, "pipe_process_resident_memory_bytes") > 1e6);
+    assert!(value(&metrics, "process_resident_memory_bytes") > 1e6);
     assert!(value(&metrics, "pipe_event_time_seconds") > 1.7e9);
     assert_eq!(
         value(&metrics, "pipe_dead_letters_total{reason=\"late\"}"),

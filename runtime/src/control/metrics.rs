@@ -38,7 +38,7 @@ pub struct Metrics {
 impl Metrics {
     /// The metrics of one running pipeline.
     pub fn new(telemetry: Arc<Telemetry>, progress: Arc<Progress>) -> Self {
-        let mut registry = Registry::with_prefix("pipe");
+        let mut registry = Registry::default();
         let samples = Counter::default();
         let windows = Counter::default();
         let transitions = Counter::default();
@@ -50,33 +50,37 @@ impl Metrics {
         let dead_letters = Family::<Label, Counter>::default();
         let sinks_waiting = Family::<Label, Gauge>::default();
         let resident = Gauge::default();
-        registry.register("samples", "Samples taken in", samples.clone());
-        registry.register("windows", "Rollup windows closed", windows.clone());
+        registry.register("pipe_samples", "Samples taken in", samples.clone());
+        registry.register("pipe_windows", "Rollup windows closed", windows.clone());
         registry.register(
-            "alert_transitions",
+            "pipe_alert_transitions",
             "Alert transitions (pending, firing, resolved, cancelled)",
             transitions.clone(),
         );
-        registry.register("series", "Series known", series.clone());
-        registry.register("open_windows", "Rollup windows open", open_windows.clone());
-        registry.register("alerts_firing", "Alerts firing", firing.clone());
+        registry.register("pipe_series", "Series known", series.clone());
         registry.register(
-            "state_bytes",
+            "pipe_open_windows",
+            "Rollup windows open",
+            open_windows.clone(),
+        );
+        registry.register("pipe_alerts_firing", "Alerts firing", firing.clone());
+        registry.register(
+            "pipe_state_bytes",
             "Bytes of state kept, by kind (rollup, alert)",
             state_bytes.clone(),
         );
         registry.register(
-            "event_time_seconds",
+            "pipe_event_time_seconds",
             "The lowest source watermark, in seconds since the epoch",
             event_time.clone(),
         );
         registry.register(
-            "dead_letters",
+            "pipe_dead_letters",
             "Messages refused, by reason (late samples among them)",
             dead_letters.clone(),
         );
         registry.register(
-            "sink_waiting",
+            "pipe_sink_waiting",
             "1 while a sink waits for its store",
             sinks_waiting.clone(),
         );
