@@ -110,17 +110,12 @@ fn script(plan: &Plan, case: &TestCase) -> Script {
 
 /// The alerts of `rule` active at `at`: each alert's last transition up to then.
 fn active_at(transitions: &[Transition], rule: &str, at: u64) -> Vec<ActiveAlert> {
-    let mut latest: BTreeMap<Vec<(String, String)>, &Transition> = BTreeMap::new();
+    let mut latest: BTreeMap<&Labels, &Transition> = BTreeMap::new();
     for transition in transitions
         .iter()
         .filter(|t| &*t.rule == rule && t.at <= at)
     {
-        let key = transition
-            .labels
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect();
-        latest.insert(key, transition);
+        latest.insert(&transition.labels, transition);
     }
     latest
         .into_values()

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use pipe_runtime::time::{now_millis, rfc3339};
 use serde_json::Value;
 use support::{Running, wait_for};
 
@@ -36,18 +37,6 @@ fn active(url: &str, alertname: &str) -> Vec<Value> {
         .into_iter()
         .filter(|alert| alert["status"]["state"] == "active")
         .collect()
-}
-
-fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-fn rfc3339(millis: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(millis))
-        .to_string()
 }
 
 /// A fleet's temperatures from ten minutes ago, every 10 s for `steps` steps: `hot` stays at

@@ -241,6 +241,16 @@ impl Converter {
         })
     }
 
+    /// PromQL's `absent` returns the labels its selector fixes with `=`.
+    fn absent_labels(&mut self, range: &MatrixSelector) {
+        for matcher in &range.vs.matchers.matchers {
+            if matcher.name != "__name__" && matches!(matcher.op, MatchOp::Equal) {
+                self.labels
+                    .push((matcher.name.clone(), matcher.value.clone()));
+            }
+        }
+    }
+
     fn call(&mut self, call: &Call) -> Result<Piece, String> {
         match call.func.name {
             "absent" => {
@@ -274,18 +284,6 @@ impl Converter {
             name => Err(format!(
                 "`{name}(…)` without an aggregation keeps every label of each series; pipe groups by the labels it names: wrap it in `sum by (…) (…)` or another aggregation"
             )),
-        }
-    }
-}
-
-impl Converter {
-    /// PromQL's `absent` returns the labels its selector fixes with `=`.
-    fn absent_labels(&mut self, range: &MatrixSelector) {
-        for matcher in &range.vs.matchers.matchers {
-            if matcher.name != "__name__" && matches!(matcher.op, MatchOp::Equal) {
-                self.labels
-                    .push((matcher.name.clone(), matcher.value.clone()));
-            }
         }
     }
 }

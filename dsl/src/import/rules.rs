@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use super::promql::condition;
 use super::{Converted, InputFile, Skipped, StringMap, parse_yaml, prometheus_duration};
+use crate::plan::is_label_name;
 use crate::syntax::literal::{format_duration, quote};
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +99,7 @@ pub fn read(file: &InputFile, skipped: &mut Vec<Skipped>) -> Read {
 }
 
 fn alert_block(name: &str, rule: &Rule) -> Result<String, String> {
-    if !is_identifier(name) {
+    if !is_label_name(name) {
         return Err(format!(
             "`{name}` is not a block name: pipe's alert names are letters, digits and `_`"
         ));
@@ -145,7 +146,7 @@ fn alert_block(name: &str, rule: &Rule) -> Result<String, String> {
         }
         let mut lines = Vec::new();
         for (key, value) in entries {
-            let key = if is_identifier(&key) {
+            let key = if is_label_name(&key) {
                 key
             } else {
                 quote(&key)
@@ -188,7 +189,7 @@ fn template(text: &str) -> Result<String, String> {
                 .strip_prefix("$labels.")
                 .or_else(|| head.strip_prefix(".Labels."))
             {
-                Some(label) if is_identifier(label) => format!("{{{{ {label} }}}}"),
+                Some(label) if is_label_name(label) => format!("{{{{ {label} }}}}"),
                 _ => {
                     return Err(format!(
                         "the template `{{{{ {inner} }}}}` has no pipe equivalent: pipe fills in `{{{{ $labels.NAME }}}}` and `{{{{ $value }}}}`"
@@ -206,14 +207,6 @@ fn template(text: &str) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The lines of `- alert:` and `- record:` entries, in file order: each rule's line.

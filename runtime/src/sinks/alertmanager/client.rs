@@ -29,7 +29,7 @@ pub struct Alertmanagers {
     client: reqwest::Client,
     targets: Vec<Target>,
     /// Alerts firing now, by labels: posted again every `resend`.
-    firing: BTreeMap<Vec<(String, String)>, PostableAlert>,
+    firing: BTreeMap<BTreeMap<String, String>, PostableAlert>,
     resend: Duration,
     last_resend: Instant,
 }
@@ -183,16 +183,11 @@ impl Store for Alertmanagers {
 
     async fn write(&mut self, rows: &[Notification]) -> Result<(), StoreError> {
         for row in rows {
-            let key = row
-                .alert
-                .labels
-                .iter()
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect();
             if row.firing {
-                self.firing.insert(key, row.alert.clone());
+                self.firing
+                    .insert(row.alert.labels.clone(), row.alert.clone());
             } else {
-                self.firing.remove(&key);
+                self.firing.remove(&row.alert.labels);
             }
         }
         let alerts: Vec<PostableAlert> = rows.iter().map(|row| row.alert.clone()).collect();
