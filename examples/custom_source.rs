@@ -44,6 +44,8 @@ struct Thermometers {
     rooms: Vec<(Labels, Place)>,
     minute: u64,
     worker: usize,
+    /// Whether the rooms' labels go out before the next readings.
+    announce: bool,
 }
 
 impl Thermometers {
@@ -61,6 +63,7 @@ impl Thermometers {
             rooms,
             minute: 0,
             worker: context.worker,
+            announce: true,
         }
     }
 
@@ -80,12 +83,16 @@ impl Source for Thermometers {
         false
     }
 
+    fn announce_again(&mut self) {
+        self.announce = true;
+    }
+
     fn poll(&mut self, _now_ms: u64, out: &mut Vec<SourceRecord>) -> anyhow::Result<Poll> {
         let end = START + READINGS * MINUTE;
         if self.worker != 0 || self.minute == READINGS {
             return Ok(Poll::Finished { end });
         }
-        if self.minute == 0 {
+        if std::mem::take(&mut self.announce) {
             for (labels, place) in &self.rooms {
                 out.push(SourceRecord::Series {
                     place: *place,
@@ -126,6 +133,7 @@ fn main() -> anyhow::Result<()> {
         observer: None,
         sources: BTreeMap::from([("rooms".to_string(), open)]),
         rule_links: Default::default(),
+        deploys: None,
     };
     let telemetry = Telemetry::new();
     let ending = pipeline::run(

@@ -4,6 +4,7 @@
 //! a connector kind: sources and sinks are opened through their traits.
 
 mod backpressure;
+mod deploys;
 mod feed_loop;
 mod feeds;
 mod graph;
@@ -15,6 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use pipe_dataflow::telemetry::Telemetry;
 use pipe_dsl::Plan;
 use timely::communication::Config as CommunicationConfig;
+
+pub use deploys::{Deploy, Deploys};
 
 use crate::sinks::{Console, Failure, fail};
 use crate::sources::{Opener, Shared};
@@ -58,6 +61,8 @@ pub struct RunOptions {
     /// Where each alert rule is written, by rule name (`file:///…/x.pipe#L12`): the link an
     /// alert carries back to its rule.
     pub rule_links: BTreeMap<String, String>,
+    /// Deploys from the control API, applied by worker 0 of process 0.
+    pub deploys: Option<Arc<Deploys>>,
 }
 
 /// Figures the status line and the summary show that the dataflow does not know.
@@ -69,6 +74,9 @@ pub struct Progress {
     pub sources: Arc<Shared>,
     /// Which sinks of this process are waiting for their store.
     pub sinks: Arc<crate::sinks::SinkHealth>,
+    /// The figures of the dataflows deploys added, apart from the running plan's so that
+    /// samples and series are not counted twice.
+    pub additions: Arc<Telemetry>,
 }
 
 /// How a run ended.

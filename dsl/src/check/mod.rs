@@ -65,6 +65,7 @@ pub fn check(file: &File, env: EnvLookup) -> Checked {
         rollups,
         alerts,
         sinks,
+        pinned_placement: Default::default(),
     });
     Checked {
         plan,

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod connectors;
+pub mod diff;
 mod display;
 mod explain;
 mod placement;
@@ -33,6 +34,11 @@ pub struct Plan {
     pub alerts: Vec<AlertRule>,
     /// Where streams go.
     pub sinks: Vec<Sink>,
+    /// The placement of each source's series, by source name, where it is fixed rather than
+    /// derived from the rollups ([`Plan::placement`]): a running cluster keeps the placement it
+    /// started with when a deploy adds rollups that group otherwise.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pinned_placement: std::collections::BTreeMap<String, Option<Vec<String>>>,
 }
 
 impl Plan {

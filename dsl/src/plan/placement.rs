@@ -19,8 +19,12 @@ impl SourceConnector {
 
 impl Plan {
     /// The labels that place the series of source `source` on workers: those every rollup of
-    /// the source groups by. `None` places series by their whole identity.
+    /// the source groups by, unless the plan pins them. `None` places series by their whole
+    /// identity.
     pub fn placement(&self, source: &str) -> Option<Vec<String>> {
+        if let Some(pinned) = self.pinned_placement.get(source) {
+            return pinned.clone();
+        }
         let mut common: Option<Vec<String>> = None;
         for rollup in self
             .rollups

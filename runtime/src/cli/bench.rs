@@ -136,6 +136,7 @@ pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
         observer: Some(Arc::clone(&delays) as Arc<dyn Observer>),
         sources: Default::default(),
         rule_links: Default::default(),
+        deploys: None,
     };
     if let Err(error) = pipeline::run(
         plan,

@@ -1,6 +1,7 @@
 //! The `pipectl` command line: what operators type, and what they read back.
 
 mod bench;
+mod deploy;
 mod fmt;
 mod import;
 mod loadgen;
@@ -191,13 +192,59 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
-    /// Print the dataflow a file compiles to.
+    /// Print the dataflow a file compiles to; with `--against`, what deploying it to a running
+    /// pipeline would change, each change live, additive or replacing.
     Plan {
         /// The `.pipe` file.
         file: PathBuf,
         /// `text` for a tree, `json` for the plan itself.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
+        /// The control API of a running pipeline, such as `http://127.0.0.1:7070`.
+        #[arg(long, value_name = "URL")]
+        against: Option<String>,
+        /// A file holding the control API's bearer token (else `PIPE_TOKEN`).
+        #[arg(long, requires = "against")]
+        token_file: Option<PathBuf>,
+    },
+    /// Validate a file and apply it to a running pipeline without restarting it: rule changes
+    /// at one event-time step on every worker, new rollups and sinks as new dataflows.
+    Deploy {
+        /// The `.pipe` file.
+        file: PathBuf,
+        /// The control API of the running pipeline, such as `http://127.0.0.1:7070`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow changes that rebuild running state.
+        #[arg(long)]
+        replace: bool,
+        /// A file holding the control API's bearer token (else `PIPE_TOKEN`).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Show a running pipeline's version, event time, sources, sinks and alerts.
+    Status {
+        /// The control API of the running pipeline.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Print the status as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// A file holding the control API's bearer token (else `PIPE_TOKEN`).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Deploy the version before the running one again.
+    Rollback {
+        /// The control API of the running pipeline.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// A file holding the control API's bearer token (else `PIPE_TOKEN`).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
 }
 
@@ -277,7 +324,32 @@ pub fn main() -> ExitCode {
             deny_warnings,
         } => validate::run(&files, deny_warnings, style),
         Command::Fmt { files, check } => fmt::run(&files, check, style),
-        Command::Plan { file, format } => plan::run(&file, format, style),
+        Command::Plan {
+            file,
+            format,
+            against,
+            token_file,
+        } => match against {
+            None => plan::run(&file, format, style),
+            Some(url) => remote(url, token_file.as_deref())
+                .is_some_and(|remote| deploy::plan_against(&file, &remote, style)),
+        },
+        Command::Deploy {
+            file,
+            to,
+            dry_run,
+            replace,
+            token_file,
+        } => remote(to, token_file.as_deref())
+            .is_some_and(|remote| deploy::deploy(&file, &remote, dry_run, replace, style)),
+        Command::Status {
+            to,
+            json,
+            token_file,
+        } => remote(to, token_file.as_deref()).is_some_and(|remote| deploy::status(&remote, json)),
+        Command::Rollback { to, token_file } => {
+            remote(to, token_file.as_deref()).is_some_and(|remote| deploy::rollback(&remote))
+        }
         Command::Test { file } => test::run(&file, style),
         Command::Import {
             what:
@@ -452,6 +524,17 @@ fn read_token(file: Option<&std::path::Path>) -> Result<Option<String>, String> 
         None => std::env::var("PIPE_TOKEN").unwrap_or_default(),
     };
     Ok((!token.is_empty()).then_some(token))
+}
+
+/// A running pipeline's control API and its token; `None` after printing why not.
+fn remote(url: String, token_file: Option<&std::path::Path>) -> Option<deploy::Remote> {
+    match read_token(token_file) {
+        Ok(token) => Some(deploy::Remote { url, token }),
+        Err(error) => {
+            eprintln!("error: {error}");
+            None
+        }
+    }
 }
 
 /// `host:port` list: separated by commas, or a file with one per line (`#` comments).

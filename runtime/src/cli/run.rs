@@ -11,8 +11,8 @@ use pipe_dataflow::telemetry::Telemetry;
 use pipe_dsl::diagnostics::Style;
 
 use super::report;
-use crate::control::Control;
-use crate::pipeline::{self, Cluster, Ending, Progress, RunOptions};
+use crate::control::{Control, History};
+use crate::pipeline::{self, Cluster, Deploys, Ending, Progress, RunOptions};
 use crate::sinks::Console;
 use crate::sources::decode::Reason;
 use crate::status::{Status, thousands};
@@ -45,6 +45,9 @@ pub struct ControlArgs {
 
 /// Runs one pipeline file; false when it is invalid or the run failed.
 pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
+    let Some(source) = report::read(path) else {
+        return false;
+    };
     let Some(plan) = report::plan(path, style) else {
         return false;
     };
@@ -52,12 +55,21 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
     let stop = stop_on_ctrl_c();
     let telemetry = Telemetry::new();
     let progress = Arc::new(Progress::default());
-    let _control = match &args.control {
+    // Only the first process of a cluster serves the control API: its worker 0 applies deploys.
+    let first_process = args.cluster.as_ref().is_none_or(|c| c.process == 0);
+    let deploys = Arc::new(Deploys::default());
+    let _control = match args.control.as_ref().filter(|_| first_process) {
         Some(control) => match Control::start(
             control.address,
             control.token.clone(),
             Arc::clone(&telemetry),
             Arc::clone(&progress),
+            History::new(
+                &path.display().to_string(),
+                source,
+                plan.clone(),
+                Arc::clone(&deploys),
+            ),
         ) {
             Ok(control) => Some(control),
             Err(error) => {
@@ -84,6 +96,7 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
         observer: None,
         sources: Default::default(),
         rule_links,
+        deploys: args.control.is_some().then_some(deploys),
     };
     let result = pipeline::run(plan, Arc::clone(&telemetry), Arc::clone(&progress), options);
     status.finish();

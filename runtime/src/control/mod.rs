@@ -1,9 +1,12 @@
 //! The control listener of a running pipeline (`pipectl run --control 127.0.0.1:7070`):
-//! `/metrics` in Prometheus's exposition format and `/healthz`. A listener on anything but
-//! loopback needs a bearer token (`PIPE_TOKEN` or `--token-file`); with a token every request
-//! must carry it, and one without is refused with 401 and logged without what it sent.
+//! `/metrics` in Prometheus's exposition format, `/healthz`, and the API `pipectl plan
+//! --against`, `deploy`, `status` and `rollback` use (`/api/v1/…`, JSON). A listener on anything
+//! but loopback needs a bearer token (`PIPE_TOKEN` or `--token-file`); with a token every
+//! request must carry it, and one without is refused with 401 and logged without what it sent.
 
+mod deploy;
 mod metrics;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,20 +14,25 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context as _, bail};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use pipe_dataflow::telemetry::Telemetry;
 
 use crate::pipeline::Progress;
+pub use deploy::{DeployRequest, History, Refusal, Version};
 pub use metrics::Metrics;
 
 /// What the handlers share.
 struct Shared {
     metrics: Metrics,
     token: Option<String>,
+    history: tokio::sync::Mutex<History>,
+    telemetry: Arc<Telemetry>,
+    progress: Arc<Progress>,
 }
 
 /// The control listener, until the process ends.
@@ -41,6 +49,7 @@ impl Control {
         token: Option<String>,
         telemetry: Arc<Telemetry>,
         progress: Arc<Progress>,
+        history: History,
     ) -> anyhow::Result<Control> {
         if !address.ip().is_loopback() && token.is_none() {
             bail!(
@@ -55,12 +64,20 @@ impl Control {
             .with_context(|| format!("cannot listen on {address} for the control API"))?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            metrics: Metrics::new(telemetry, progress),
+            metrics: Metrics::new(Arc::clone(&telemetry), Arc::clone(&progress)),
             token,
+            history: tokio::sync::Mutex::new(history),
+            telemetry,
+            progress,
         });
         let app = Router::new()
             .route("/metrics", get(metrics_text))
             .route("/healthz", get(|| async { "ok\n" }))
+            .route("/api/v1/plan", get(running_plan))
+            .route("/api/v1/versions", get(versions))
+            .route("/api/v1/status", get(status_json))
+            .route("/api/v1/deploy", post(deploy_plan))
+            .route("/api/v1/rollback", post(rollback))
             .layer(middleware::from_fn_with_state(
                 Arc::clone(&shared),
                 authorize,
@@ -78,7 +95,7 @@ impl Control {
                     tracing::error!("the control API stopped: {error}");
                 }
             })?;
-        tracing::info!("control API on http://{address} (/metrics, /healthz)");
+        tracing::info!("control API on http://{address} (/metrics, /healthz, /api/v1)");
         Ok(Control {
             address,
             _thread: thread,
@@ -95,6 +112,63 @@ async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
         shared.metrics.render(),
     )
         .into_response()
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body}\n"),
+    )
+        .into_response()
+}
+
+fn answer(result: Result<serde_json::Value, Refusal>) -> Response {
+    match result {
+        Ok(body) => json(StatusCode::OK, &body),
+        Err(refusal) => json(
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::CONFLICT),
+            &refusal.body,
+        ),
+    }
+}
+
+async fn running_plan(State(shared): State<Arc<Shared>>) -> Response {
+    let history = shared.history.lock().await;
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "version": history.current(), "plan": history.plan() }),
+    )
+}
+
+async fn versions(State(shared): State<Arc<Shared>>) -> Response {
+    let history = shared.history.lock().await;
+    json(StatusCode::OK, &serde_json::json!(history.versions()))
+}
+
+async fn status_json(State(shared): State<Arc<Shared>>) -> Response {
+    let history = shared.history.lock().await;
+    let body = status::report(history.current(), &shared.telemetry, &shared.progress);
+    json(StatusCode::OK, &body)
+}
+
+async fn deploy_plan(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request: DeployRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({ "error": format!("not a deploy request: {error}") }),
+            );
+        }
+    };
+    let mut history = shared.history.lock().await;
+    answer(history.deploy(request).await)
+}
+
+async fn rollback(State(shared): State<Arc<Shared>>) -> Response {
+    let mut history = shared.history.lock().await;
+    answer(history.rollback().await)
 }
 
 /// Lets a request through when no token is set or it carries the token.

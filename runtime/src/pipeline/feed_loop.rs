@@ -11,8 +11,9 @@ use pipe_dsl::Plan;
 use timely::dataflow::ProbeHandle;
 
 use super::backpressure::Backpressure;
+use super::deploys::{AdditionsInput, Applier};
 use super::feeds::{self, Feed};
-use super::graph::Graph;
+use super::graph::{self, Graph};
 use super::{Ending, Observer, Progress, RunOptions};
 use crate::sinks::{Failure, fail};
 use crate::sources::{Durable, Poll};
@@ -28,28 +29,52 @@ pub fn run(
     progress: &Progress,
     failure: &Failure,
 ) -> Ending {
-    let Graph { mut rules, probe } = graph;
+    let Graph {
+        mut rules,
+        additions,
+        received,
+        probe,
+        alerts,
+    } = graph;
     let index = worker.index();
     let observer = options.observer.as_deref().filter(|_| index == 0);
+    // Worker 0 of process 0 applies deploys; the others close their inputs of them at once.
+    let mut additions = Some(additions).filter(|_| index == 0);
+    let mut applier = Applier::default();
     if index == 0 {
         for rule in &plan.alerts {
             rules.insert(rule_record(rule));
         }
     }
+    let mut probes = vec![probe.clone()];
     let mut durability = Durability::new(feeds::resumed(&feeds));
     let longest_step = plan.sources.iter().map(|s| s.step.millis()).max();
     let mut backpressure = Backpressure::new(longest_step.unwrap_or(15_000));
     loop {
         let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         if options.stop.load(Ordering::Relaxed) || failed {
-            durability.hand(&mut feeds, &probe, plan);
+            durability.hand(&mut feeds, &probes, plan);
             return Ending::Stopped;
         }
         let Some(slowest) = slowest_input(&feeds) else {
             break;
         };
-        durability.hand(&mut feeds, &probe, plan);
-        if backpressure.holds_back(slowest, durable_frontier(&probe).unwrap_or(u64::MAX)) {
+        if let (Some(deploys), Some(additions)) = (&options.deploys, additions.as_mut()) {
+            applier.apply(deploys, &mut rules, additions);
+            applier.answer(&alerts);
+        }
+        let added: Vec<String> = received.borrow_mut().drain(..).collect();
+        for addition in added {
+            match install(worker, &addition, &mut feeds, options, progress, failure) {
+                Ok(probe) => probes.push(probe),
+                Err(error) => {
+                    fail(failure, format!("{error:#}"));
+                    return Ending::Stopped;
+                }
+            }
+        }
+        durability.hand(&mut feeds, &probes, plan);
+        if backpressure.holds_back(slowest, durable_frontier(&probes).unwrap_or(u64::MAX)) {
             worker.step();
             continue;
         }
@@ -69,6 +94,9 @@ pub fn run(
             };
             if !feed.batch.is_empty() {
                 backpressure.sent(feed.batch.len());
+                for addition in &mut feed.additions {
+                    addition.send_batch(&mut feed.batch.clone());
+                }
                 input.send_batch(&mut feed.batch);
                 feed.batch.clear();
                 produced = true;
@@ -76,29 +104,30 @@ pub fn run(
             let observer = observer.filter(|_| at == 0);
             match poll {
                 Poll::Ready { watermark } => {
-                    advance(input, watermark, observer);
+                    advance(input, &mut feed.additions, watermark, observer);
                     produced = true;
                 }
                 Poll::Waiting { watermark, until } => {
-                    advance(input, watermark, observer);
+                    advance(input, &mut feed.additions, watermark, observer);
                     wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
                 }
                 // The frontier passes the end before the input closes: every worker then
                 // stops its alert steps at the same boundary, whichever series it holds.
                 Poll::Finished { end } if *input.time() < end => {
-                    advance(input, end, observer);
+                    advance(input, &mut feed.additions, end, observer);
                     produced = true;
                 }
                 Poll::Finished { end } => {
                     if !probe.less_than(&end) {
                         feed.input = None;
+                        feed.additions.clear();
                     }
                 }
             }
         }
         if let Some(slowest) = slowest_input(&feeds) {
             backpressure.advanced(slowest);
-            advance_rules(&mut rules, slowest);
+            advance_rules(&mut rules, additions.as_mut(), slowest);
             if index == 0 {
                 progress.watermark.store(slowest, Ordering::Relaxed);
             }
@@ -111,18 +140,45 @@ pub fn run(
         }
     }
     drop(rules);
+    drop(additions);
     while worker.step() {
         if options.stop.load(Ordering::Relaxed) {
-            durability.hand(&mut feeds, &probe, plan);
+            durability.hand(&mut feeds, &probes, plan);
             return Ending::Stopped;
         }
     }
     Ending::Finished
 }
 
-/// The time before which every output is durable; `None` once every output ended.
-fn durable_frontier(probe: &ProbeHandle<u64>) -> Option<u64> {
-    probe.with_frontier(|frontier| frontier.iter().min().copied())
+/// Installs the additions a deploy sent as a new dataflow; the probe of its outputs.
+fn install(
+    worker: &mut timely::worker::Worker,
+    addition: &str,
+    feeds: &mut [Feed],
+    options: &RunOptions,
+    progress: &Progress,
+    failure: &Failure,
+) -> anyhow::Result<ProbeHandle<u64>> {
+    let plan: Plan = serde_json::from_str(addition)
+        .map_err(|error| anyhow::anyhow!("a deploy's additions do not read back: {error}"))?;
+    let probe = graph::build_addition(worker, &plan, feeds, options, progress, failure)?;
+    if worker.index() == 0 {
+        let names: Vec<&str> = plan.sinks.iter().map(|sink| sink.name.as_str()).collect();
+        tracing::info!(
+            "deploy: installed {} and its sinks {names:?}",
+            plan.rollups.len()
+        );
+    }
+    Ok(probe)
+}
+
+/// The time before which every output of every dataflow is durable; `None` once every output
+/// ended.
+fn durable_frontier(probes: &[ProbeHandle<u64>]) -> Option<u64> {
+    probes
+        .iter()
+        .filter_map(|probe| probe.with_frontier(|frontier| frontier.iter().min().copied()))
+        .min()
 }
 
 /// The earliest input time of the sources still open.
@@ -133,20 +189,37 @@ fn slowest_input(feeds: &[Feed]) -> Option<u64> {
         .min()
 }
 
-fn advance(input: &mut SourceInput, to: u64, observer: Option<&dyn Observer>) {
+fn advance(
+    input: &mut SourceInput,
+    additions: &mut [SourceInput],
+    to: u64,
+    observer: Option<&dyn Observer>,
+) {
     let from = *input.time();
     if to > from {
         input.advance_to(to);
+        for addition in additions {
+            addition.advance_to(to);
+        }
         if let Some(observer) = observer {
             observer.input_advanced(from, to);
         }
     }
 }
 
-fn advance_rules(rules: &mut InputSession<u64, RuleRecord, isize>, to: u64) {
+fn advance_rules(
+    rules: &mut InputSession<u64, RuleRecord, isize>,
+    additions: Option<&mut AdditionsInput>,
+    to: u64,
+) {
     if to > *rules.time() {
         rules.advance_to(to);
         rules.flush();
+    }
+    if let Some(additions) = additions
+        && to > *additions.time()
+    {
+        additions.advance_to(to);
     }
 }
 
@@ -167,8 +240,8 @@ impl Durability {
     }
 
     /// Tells every source the durable frontier, when it has moved.
-    fn hand(&mut self, feeds: &mut [Feed], probe: &ProbeHandle<u64>, plan: &Plan) {
-        let Some(frontier) = durable_frontier(probe) else {
+    fn hand(&mut self, feeds: &mut [Feed], probes: &[ProbeHandle<u64>], plan: &Plan) {
+        let Some(frontier) = durable_frontier(probes) else {
             return;
         };
         let frontier = frontier.max(self.resumed.unwrap_or(0));

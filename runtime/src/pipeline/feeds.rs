@@ -16,6 +16,8 @@ pub struct Feed {
     pub source: Box<dyn Source>,
     /// Where its records go; `None` before the dataflow is built and once the source ended.
     pub input: Option<SourceInput>,
+    /// The inputs of dataflows deploys added that read it too.
+    pub additions: Vec<SourceInput>,
     /// The records of one poll, handed to the input whole: sending them one at a time copied
     /// each into the input's own buffer.
     pub batch: Vec<SourceRecord>,
@@ -50,6 +52,7 @@ pub fn open(
                 name: source.name.clone(),
                 source: opened?,
                 input: None,
+                additions: Vec::new(),
                 batch: Vec::new(),
             })
         })

@@ -1,18 +1,23 @@
 //! Building the graph: an input per source, the plan's dataflow, a sink operator per sink, and
-//! the probe whose frontier is the time up to which every output is durable.
+//! the probe whose frontier is the time up to which every output is durable; and, for each
+//! deploy that adds rollups or sinks, another dataflow of them beside it.
 
 use anyhow::Context as _;
 use differential_dataflow::input::{Input as _, InputSession};
+use pipe_dataflow::operators::WindowResult;
 use pipe_dataflow::rules::RuleRecord;
+use pipe_dataflow::rules::RuleUpdate;
 use pipe_dataflow::telemetry::Telemetry;
 use pipe_dataflow::{SourceInput, SourceRecord, SourceStream};
 use pipe_dsl::Plan;
 use std::collections::BTreeMap;
-use timely::dataflow::ProbeHandle;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Input, Probe};
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::{Capability, Input, Probe, ToStream};
+use timely::dataflow::{ProbeHandle, Stream};
 
+use super::deploys::{self, AdditionsInput, Received};
 use super::feeds::{self, Feed};
 use super::{Progress, RunOptions};
 use crate::sinks::{self, Failure, SinkContext};
@@ -21,8 +26,14 @@ use crate::sinks::{self, Failure, SinkContext};
 pub struct Graph {
     /// The rules collection.
     pub rules: InputSession<u64, RuleRecord, isize>,
+    /// Where worker 0 sends the additions of deploys.
+    pub additions: AdditionsInput,
+    /// The additions this worker received.
+    pub received: Received,
     /// Passes a time once every output before it is durable.
     pub probe: ProbeHandle<u64>,
+    /// Passes a time once every worker evaluated its alerts before it.
+    pub alerts: ProbeHandle<u64>,
 }
 
 /// Builds the dataflow on this worker and gives each feed its input.
@@ -43,8 +54,8 @@ pub fn build(
         .map(|feed| (feed.name.clone(), feed.source.placed()))
         .collect();
     let observer = options.observer.clone().filter(|_| index == 0);
-    let (mut inputs, rules, probe) =
-        worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
+    let (mut inputs, rules, additions, received, probe, alerts_probe) = worker
+        .dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
             let mut inputs: BTreeMap<String, SourceInput> = BTreeMap::new();
             let mut streams = BTreeMap::new();
             for source in &plan.sources {
@@ -53,6 +64,8 @@ pub fn build(
                 streams.insert(source.name.clone(), stream);
             }
             let (rules, rules_stream) = scope.new_collection::<RuleRecord, isize>();
+            let (additions, added) = scope.new_input::<Vec<String>>();
+            let received = deploys::receive(added);
             let sources: BTreeMap<String, SourceStream> = streams
                 .iter()
                 .map(|(name, records)| {
@@ -67,20 +80,14 @@ pub fn build(
                 .collect();
             let outputs = pipe_dataflow::build(plan, &sources, rules_stream.inner, telemetry)
                 .context("cannot build the dataflow")?;
-            // Progress is watched at the streams nothing else in the graph reads: a stream read by
-            // another rollup or by alerts is behind them anyway, and every extra reader of a stream
-            // costs a copy of each of its batches.
             let probe = ProbeHandle::new();
-            let read_inside = |name: &str| {
-                plan.rollups.iter().any(|r| r.input == name)
-                    || plan.alerts.iter().any(|a| a.input == name)
-            };
-            for (name, windows) in &outputs.rollups {
-                if !read_inside(name) {
-                    windows.clone().probe_with(&probe);
-                }
-            }
-            let alerts = outputs.alerts.clone().probe_with(&probe);
+            probe_unread(plan, &outputs, &probe);
+            let alerts_probe = ProbeHandle::new();
+            let alerts = outputs
+                .alerts
+                .clone()
+                .probe_with(&probe)
+                .probe_with(&alerts_probe);
             if let Some(observer) = observer {
                 alerts.sink(Pipeline, "Observe", move |(input, frontier)| {
                     input.for_each(|_, _| {});
@@ -98,10 +105,142 @@ pub fn build(
             for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
                 acknowledged.probe_with(&probe);
             }
-            Ok((inputs, rules, probe))
+            Ok((inputs, rules, additions, received, probe, alerts_probe))
         })?;
     for feed in feeds.iter_mut() {
         feed.input = inputs.remove(&feed.name);
     }
-    Ok(Graph { rules, probe })
+    Ok(Graph {
+        rules,
+        additions,
+        received,
+        probe,
+        alerts: alerts_probe,
+    })
+}
+
+/// Builds a deploy's additions as a new dataflow on this worker, fed by the sources it reads
+/// from now on, and returns the probe of its outputs' durability. A window that started before
+/// any worker fed it would be partial: each worker says when it started feeding, and windows
+/// start at the latest of those times.
+pub fn build_addition(
+    worker: &mut timely::worker::Worker,
+    plan: &Plan,
+    feeds: &mut [Feed],
+    options: &RunOptions,
+    progress: &Progress,
+    failure: &Failure,
+) -> anyhow::Result<ProbeHandle<u64>> {
+    let index = worker.index();
+    let resumable = feeds::resumable(feeds);
+    let reading: Vec<&mut Feed> = feeds
+        .iter_mut()
+        .filter(|feed| feed.input.is_some() && plan.source(&feed.name).is_some())
+        .collect();
+    let started = reading
+        .iter()
+        .filter_map(|feed| feed.input.as_ref().map(|input| *input.time()))
+        .min()
+        .unwrap_or(0);
+    let placed: BTreeMap<String, bool> = reading
+        .iter()
+        .map(|feed| (feed.name.clone(), feed.source.placed()))
+        .collect();
+    let (inputs, probe) = worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
+        let mut inputs: BTreeMap<String, SourceInput> = BTreeMap::new();
+        let mut streams = BTreeMap::new();
+        for source in &plan.sources {
+            let (input, stream) = scope.new_input::<Vec<SourceRecord>>();
+            inputs.insert(source.name.clone(), input);
+            streams.insert(source.name.clone(), stream);
+        }
+        let sources: BTreeMap<String, SourceStream> = streams
+            .iter()
+            .map(|(name, records)| {
+                let placed = placed.get(name).copied().unwrap_or(false);
+                let records = records.clone();
+                (name.clone(), SourceStream { records, placed })
+            })
+            .collect();
+        let no_rules = Vec::<RuleUpdate>::new().to_stream(scope);
+        let mut outputs = pipe_dataflow::build(plan, &sources, no_rules, &progress.additions)
+            .context("cannot build the deploy's dataflow")?;
+        let (mut start, starts) = scope.new_input::<Vec<u64>>();
+        start.send(started);
+        drop(start);
+        let starts = starts.broadcast();
+        for windows in outputs.rollups.values_mut() {
+            *windows = from_start(windows.clone(), starts.clone());
+        }
+        let probe = ProbeHandle::new();
+        probe_unread(plan, &outputs, &probe);
+        let context = SinkContext {
+            worker: index,
+            console: &options.console,
+            resumable,
+            resumed: None,
+            rule_links: &options.rule_links,
+            health: &progress.sinks,
+        };
+        for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
+            acknowledged.probe_with(&probe);
+        }
+        Ok((inputs, probe))
+    })?;
+    for (name, mut input) in inputs {
+        if let Some(feed) = feeds.iter_mut().find(|feed| feed.name == name) {
+            if let Some(main) = feed.input.as_ref() {
+                input.advance_to(*main.time());
+            }
+            feed.source.announce_again();
+            feed.additions.push(input);
+        }
+    }
+    Ok(probe)
+}
+
+/// Watches progress at the streams nothing else in the graph reads: a stream read by another
+/// rollup or by alerts is behind them anyway, and every extra reader of a stream costs a copy
+/// of each of its batches.
+fn probe_unread(plan: &Plan, outputs: &pipe_dataflow::Outputs, probe: &ProbeHandle<u64>) {
+    let read_inside = |name: &str| {
+        plan.rollups.iter().any(|r| r.input == name) || plan.alerts.iter().any(|a| a.input == name)
+    };
+    for (name, windows) in &outputs.rollups {
+        if !read_inside(name) {
+            windows.clone().probe_with(probe);
+        }
+    }
+}
+
+/// Passes the windows that start at or after the latest time any worker started feeding the
+/// dataflow, once every worker has said when that was.
+fn from_start<'s>(
+    windows: Stream<'s, u64, Vec<WindowResult>>,
+    starts: Stream<'s, u64, Vec<u64>>,
+) -> Stream<'s, u64, Vec<WindowResult>> {
+    windows.binary_frontier(
+        starts,
+        Pipeline,
+        Pipeline,
+        "FromFirstWholeWindow",
+        |_, _| {
+            let mut latest = 0;
+            let mut held: Vec<(Capability<u64>, Vec<WindowResult>)> = Vec::new();
+            move |(windows, _), (starts, starts_frontier), output| {
+                starts.for_each(|_, times| latest = times.iter().fold(latest, |a, &b| a.max(b)));
+                windows.for_each(|capability, batch| {
+                    if let Some(capability) = capability.retain_least(0) {
+                        held.push((capability, std::mem::take(batch)));
+                    }
+                });
+                if starts_frontier.is_empty() {
+                    for (capability, mut batch) in held.drain(..) {
+                        batch.retain(|window| window.start >= latest);
+                        output.session(&capability).give_container(&mut batch);
+                    }
+                }
+            }
+        },
+    )
 }

@@ -32,6 +32,10 @@ pub trait Source {
     /// come. `now_ms` is the wall clock.
     fn poll(&mut self, now_ms: u64, out: &mut Vec<SourceRecord>) -> anyhow::Result<Poll>;
 
+    /// Sends the labels of every series it knows again, each before its next sample: a
+    /// dataflow a deploy installs in the running workers learns them so.
+    fn announce_again(&mut self);
+
     /// Records that every output before `durable.outputs_before` is durable in every sink, so
     /// that what a restart must read again starts at `durable.replay_from`. Sources that
     /// cannot be read again ignore it.

@@ -255,6 +255,13 @@ impl Dictionary {
         }
     }
 
+    /// Sends every known series' labels again with its next sample.
+    pub fn announce_again(&mut self) {
+        for entry in &mut self.entries {
+            entry.announced = false;
+        }
+    }
+
     /// Series known now.
     pub fn len(&self) -> usize {
         self.by_id.len()

@@ -122,6 +122,10 @@ impl Source for FileSource {
         false
     }
 
+    fn announce_again(&mut self) {
+        self.decoder.dictionary().announce_again();
+    }
+
     fn poll(&mut self, now: u64, out: &mut Vec<SourceRecord>) -> anyhow::Result<Poll> {
         let Some(mut reader) = self.reader.take() else {
             return Ok(Poll::Finished { end: 0 });

@@ -226,6 +226,10 @@ impl Source for Generator {
         true
     }
 
+    fn announce_again(&mut self) {
+        self.registered = false;
+    }
+
     fn poll(&mut self, now_ms: u64, out: &mut Vec<SourceRecord>) -> anyhow::Result<Poll> {
         Ok(self.produce(now_ms, out))
     }

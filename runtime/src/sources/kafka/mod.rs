@@ -234,6 +234,10 @@ impl Source for KafkaSource {
         false
     }
 
+    fn announce_again(&mut self) {
+        self.intake.decoder.dictionary().announce_again();
+    }
+
     fn poll(&mut self, now: u64, out: &mut Vec<SourceRecord>) -> anyhow::Result<Poll> {
         let mut messages = 0;
         while messages < MESSAGES_PER_POLL {

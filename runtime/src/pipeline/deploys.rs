@@ -1,0 +1,114 @@
+//! Deploys reaching the workers. The control API queues a deploy; worker 0 puts its rule
+//! changes in the rules collection at the event time its rules input has reached, so that every
+//! operator of every worker applies all of them at that one time, and sends its additions to
+//! every worker through the dataflow; each worker installs them as a new dataflow. Worker 0
+//! answers once the alerts of every worker have passed that time.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Mutex;
+
+use differential_dataflow::input::InputSession;
+use pipe_dataflow::rules::RuleRecord;
+use pipe_dsl::Plan;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::{InputHandle, ProbeHandle, Stream};
+
+/// One deploy, as the control API hands it to the workers.
+pub struct Deploy {
+    /// Records to add (+1) to and remove (−1) from the rules collection.
+    pub rules: Vec<(RuleRecord, isize)>,
+    /// The dataflow to add beside the running ones ([`pipe_dsl::plan::diff::additions`]).
+    pub additions: Option<Plan>,
+    /// Told the event time at which the deploy took effect.
+    pub reply: tokio::sync::oneshot::Sender<u64>,
+}
+
+/// Deploys waiting for worker 0.
+#[derive(Default)]
+pub struct Deploys {
+    queue: Mutex<Vec<Deploy>>,
+}
+
+impl Deploys {
+    /// Queues a deploy for worker 0.
+    pub fn submit(&self, deploy: Deploy) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(deploy);
+    }
+
+    fn take(&self) -> Vec<Deploy> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The additions of each deploy as JSON plans, broadcast to every worker.
+pub type AdditionsInput = InputHandle<u64, CapacityContainerBuilder<Vec<String>>>;
+
+/// The additions this worker has received and not installed yet.
+pub type Received = Rc<RefCell<Vec<String>>>;
+
+/// Broadcasts the additions worker 0 sends; every worker collects them in what it returns.
+pub fn receive<'s>(additions: Stream<'s, u64, Vec<String>>) -> Received {
+    let received: Received = Rc::default();
+    let collected = Rc::clone(&received);
+    additions
+        .broadcast()
+        .sink(Pipeline, "ReceiveAdditions", move |(input, _)| {
+            input.for_each(|_, plans| collected.borrow_mut().append(plans));
+        });
+    received
+}
+
+/// Worker 0's part: applying deploys and answering them.
+#[derive(Default)]
+pub struct Applier {
+    awaiting: Vec<(u64, tokio::sync::oneshot::Sender<u64>)>,
+}
+
+impl Applier {
+    /// Applies every queued deploy at the rules input's time.
+    pub fn apply(
+        &mut self,
+        deploys: &Deploys,
+        rules: &mut InputSession<u64, RuleRecord, isize>,
+        additions: &mut AdditionsInput,
+    ) {
+        for deploy in deploys.take() {
+            let at = *rules.time();
+            for (record, diff) in deploy.rules {
+                rules.update(record, diff);
+            }
+            rules.flush();
+            if let Some(plan) = deploy.additions {
+                additions.advance_to(at.max(*additions.time()));
+                additions.send(serde_json::to_string(&plan).expect("plans serialise"));
+            }
+            tracing::info!(
+                at,
+                "deploy applied at event time {}",
+                crate::time::rfc3339(at)
+            );
+            self.awaiting.push((at, deploy.reply));
+        }
+    }
+
+    /// Answers the deploys whose time every worker's alerts have passed.
+    pub fn answer(&mut self, alerts: &ProbeHandle<u64>) {
+        let mut waiting = Vec::new();
+        for (at, reply) in self.awaiting.drain(..) {
+            if alerts.less_equal(&at) {
+                waiting.push((at, reply));
+            } else {
+                // The caller may have gone: the deploy took effect all the same.
+                let _ = reply.send(at);
+            }
+        }
+        self.awaiting = waiting;
+    }
+}
