@@ -3,6 +3,7 @@
 //! it until the sources end or the operator stops the run (`feed_loop.rs`). Nothing here names
 //! a connector kind: sources and sinks are opened through their traits.
 
+mod alert_delay;
 mod backpressure;
 mod deploys;
 mod feed_loop;
@@ -17,6 +18,7 @@ use pipe_dataflow::telemetry::Telemetry;
 use pipe_dsl::Plan;
 use timely::communication::Config as CommunicationConfig;
 
+pub use alert_delay::{AlertDelays, DelayHistogram};
 pub use deploys::{Deploy, Deploys};
 
 use crate::sinks::{Console, Failure, fail};
@@ -74,6 +76,15 @@ pub struct Progress {
     pub sources: Arc<Shared>,
     /// Which sinks of this process are waiting for their store.
     pub sinks: Arc<crate::sinks::SinkHealth>,
+    /// What each sink of this process wrote and made durable.
+    pub sink_meters: crate::sinks::SinkMeters,
+    /// Samples taken in, by source.
+    pub source_samples: prometheus_client::metrics::family::Family<
+        Vec<(&'static str, String)>,
+        prometheus_client::metrics::counter::Counter,
+    >,
+    /// Alert delays, on the process of worker 0.
+    pub alert_delay: DelayHistogram,
     /// The figures of the dataflows deploys added, apart from the running plan's so that
     /// samples and series are not counted twice.
     pub additions: Arc<Telemetry>,

@@ -90,7 +90,76 @@ fn metrics_show_the_running_pipeline() {
     );
     assert!(metrics.contains("# TYPE pipe_samples counter"), "{metrics}");
     assert!(metrics.trim_end().ends_with("# EOF"));
+
+    // Once a minute of the fleet has passed through, every KPI is there.
+    wait_for(Duration::from_secs(60), "the first alert steps", || {
+        value(
+            &get(port, "/metrics", None).1,
+            "pipe_alert_delay_seconds_count",
+        ) > 0.0
+    });
+    let (_, metrics) = get(port, "/metrics", None);
+    assert!(
+        value(&metrics, "pipe_source_samples_total{source=\"metrics\"}") > 0.0,
+        "{metrics}"
+    );
+    assert!(value(&metrics, "pipe_sink_records_total{sink=\"rollups\"}") > 0.0);
+    assert!(
+        value(
+            &metrics,
+            "pipe_sink_durable_event_time_seconds{sink=\"rollups\"}"
+        ) > 1.7e9
+    );
+    assert!(metrics.contains("pipe_end_to_end_latency_seconds_bucket{"));
+    assert_eq!(value(&metrics, "pipe_plan_version"), 1.0);
+    for name in dashboard_metrics() {
+        // Kafka lag needs a Kafka source (runtime/tests/kafka.rs reads it), and a sink waits
+        // only while its store is down.
+        if name == "pipe_kafka_consumer_lag" || name == "pipe_sink_waiting" {
+            continue;
+        }
+        assert!(
+            metrics
+                .lines()
+                .any(|line| line.starts_with(&format!("{name} "))
+                    || line.starts_with(&format!("{name}{{"))),
+            "the dashboard reads `{name}`, which /metrics does not serve:\n{metrics}"
+        );
+    }
+
+    let status = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args(["status", "--to", &format!("http://127.0.0.1:{port}")])
+        .env_remove("PIPE_TOKEN")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    assert!(text.starts_with("version 1 of "), "{text}");
+    assert!(text.contains("50,000 series"), "{text}");
+    assert!(text.contains("sink        rollups: "), "{text}");
     drop(running);
+}
+
+/// Every metric the shipped Grafana dashboard queries.
+fn dashboard_metrics() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/grafana/pipe.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if (word.starts_with("pipe_") || word.starts_with("process_"))
+                    && !names.iter().any(|n| n == word)
+                {
+                    names.push(word.to_string());
+                }
+            }
+        }
+    }
+    assert!(names.len() >= 15, "{names:?}");
+    names
 }
 
 #[test]

@@ -158,6 +158,19 @@ sink c to file {{ from = m5, path = "out/m5.jsonl" }}
     }
 }
 
+/// The `pipe_kafka_consumer_lag` values the control API at `address` serves.
+fn consumer_lags(address: &str) -> Vec<f64> {
+    let output = Command::new("curl")
+        .args(["-sS", &format!("http://{address}/metrics")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with("pipe_kafka_consumer_lag{"))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse().ok())
+        .collect()
+}
+
 /// A pipeline that resumes from committed offsets, with an hourly-like cascade that makes a
 /// restart read back further than the minute windows.
 fn resuming_pipeline(topic: &str, group: &str) -> String {
@@ -259,9 +272,24 @@ fn a_run_stopped_mid_stream_resumes_and_writes_each_window_once() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("stopped: "));
     producing.join().unwrap();
-    let second = start();
+    let control = "127.0.0.1:17174";
+    let second = Running::new(
+        pipectl(dir.path())
+            .args(["run", "p.pipe", "--control", control])
+            .spawn()
+            .unwrap(),
+    );
     let (until, expected) = expected_windows(&topic, &pipeline, called);
     wait_for_windows(dir.path(), until, &expected);
+    // Everything read: each of the four partitions reports a lag of 0 at /metrics.
+    wait_for(
+        Duration::from_secs(30),
+        "consumer lag 0 on 4 partitions",
+        || {
+            let lags = consumer_lags(control);
+            lags.len() == 4 && lags.iter().all(|lag| *lag == 0.0)
+        },
+    );
     interrupt(second);
     check_each_window_once(dir.path(), until, expected);
 }

@@ -2,9 +2,8 @@
 //! nothing, and reports throughput, memory, state per series and alert delay; `pipectl bench
 //! storage` reports what `crate::storage_bench` measures.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,57 +13,9 @@ use pipe_dsl::diagnostics::Style;
 use pipe_dsl::plan::{Pace, SourceConnector};
 
 use super::report;
-use crate::pipeline::{self, Observer, Progress, RunOptions};
+use crate::pipeline::{self, AlertDelays, Observer, Progress, RunOptions};
 use crate::sinks::Console;
 use crate::status::thousands;
-
-/// When each alert step's frontier passed the input, and how long until its transitions left.
-#[derive(Debug, Default)]
-struct DelayLog {
-    passed: Mutex<BTreeMap<u64, Instant>>,
-    delays: Mutex<Vec<Duration>>,
-    step: AtomicU64,
-}
-
-impl Observer for DelayLog {
-    /// The first move, from time 0 to the source's start, passes no step that data could
-    /// reach. A boundary is passed once the input is past it: `[from, to)`.
-    fn input_advanced(&self, from: u64, to: u64) {
-        let step = self.step.load(Ordering::Relaxed);
-        if step == 0 || from == 0 || to <= from {
-            return;
-        }
-        let now = Instant::now();
-        let mut passed = self.passed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut boundary = from.div_ceil(step) * step;
-        while boundary < to {
-            passed.entry(boundary).or_insert(now);
-            boundary += step;
-        }
-    }
-
-    fn alerts_passed(&self, frontier: Option<u64>) {
-        let now = Instant::now();
-        let mut passed = self.passed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut delays = self.delays.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(entry) = passed.first_entry() {
-            if frontier.is_some_and(|f| *entry.key() >= f) {
-                break;
-            }
-            delays.push(now - entry.remove());
-        }
-    }
-}
-
-impl DelayLog {
-    /// The delays recorded, in order.
-    fn delays(&self) -> Vec<Duration> {
-        self.delays
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
 
 /// The plan as benchmarked: generators at full speed, no sinks (outputs are consumed and
 /// dropped).
@@ -98,10 +49,20 @@ pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
     };
     let plan = benchmarked(plan);
     let telemetry = Telemetry::new();
-    let delays = Arc::new(DelayLog::default());
-    if let Some(source) = plan.sources.first() {
-        delays.step.store(source.step.millis(), Ordering::Relaxed);
-    }
+    let recorded: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let delays = {
+        let recorded = Arc::clone(&recorded);
+        let step = plan
+            .sources
+            .first()
+            .map_or(0, |source| source.step.millis());
+        Arc::new(AlertDelays::new(step, move |delay| {
+            recorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(delay);
+        }))
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let (warmup, measured) = (
         Duration::from_secs(args.warmup),
@@ -154,7 +115,7 @@ pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
         first,
         last,
         peak_rss_bytes(),
-        delays.delays(),
+        std::mem::take(&mut *recorded.lock().unwrap_or_else(|p| p.into_inner())),
     );
     if args.json {
         println!(

@@ -12,7 +12,9 @@ use pipe_dsl::diagnostics::Style;
 
 use super::report;
 use crate::control::{Control, History};
-use crate::pipeline::{self, Cluster, Deploys, Ending, Progress, RunOptions};
+use crate::pipeline::{
+    self, AlertDelays, Cluster, Deploys, Ending, Observer, Progress, RunOptions,
+};
 use crate::sinks::Console;
 use crate::sources::decode::Reason;
 use crate::status::{Status, thousands};
@@ -93,7 +95,7 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
         run_for: args.run_for,
         stop: Arc::clone(&stop),
         console: Console::stdout(status.bar()),
-        observer: None,
+        observer: alert_delays(&plan, &progress),
         sources: Default::default(),
         rule_links,
         deploys: args.control.is_some().then_some(deploys),
@@ -120,6 +122,15 @@ pub fn run(path: &Path, args: RunArgs, style: Style) -> bool {
             false
         }
     }
+}
+
+/// Alert delays into the histogram `/metrics` shows, for the first source's steps.
+fn alert_delays(plan: &pipe_dsl::Plan, progress: &Arc<Progress>) -> Option<Arc<dyn Observer>> {
+    let step = plan.sources.first()?.step.millis();
+    let histogram = progress.alert_delay.0.clone();
+    Some(Arc::new(AlertDelays::new(step, move |delay| {
+        histogram.observe(delay.as_secs_f64())
+    })))
 }
 
 /// What a run did, as JSON.

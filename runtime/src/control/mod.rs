@@ -33,6 +33,7 @@ struct Shared {
     history: tokio::sync::Mutex<History>,
     telemetry: Arc<Telemetry>,
     progress: Arc<Progress>,
+    rates: status::Rates,
 }
 
 /// The control listener, until the process ends.
@@ -69,7 +70,9 @@ impl Control {
             history: tokio::sync::Mutex::new(history),
             telemetry,
             progress,
+            rates: status::Rates::default(),
         });
+        let reading = Arc::clone(&shared);
         let app = Router::new()
             .route("/metrics", get(metrics_text))
             .route("/healthz", get(|| async { "ok\n" }))
@@ -86,6 +89,7 @@ impl Control {
         let thread = std::thread::Builder::new()
             .name("control".to_string())
             .spawn(move || {
+                runtime.spawn(read_rates(Arc::clone(&reading)));
                 let serve = axum::serve(
                     listener,
                     app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -104,14 +108,25 @@ impl Control {
 }
 
 async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    let version = shared.history.lock().await.current().number;
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        shared.metrics.render(),
+        shared.metrics.render(version),
     )
         .into_response()
+}
+
+/// Reads the rates `pipectl status` shows every few seconds.
+async fn read_rates(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        let plan = shared.history.lock().await.plan().clone();
+        shared.rates.read(&plan, &shared.progress);
+    }
 }
 
 fn json(status: StatusCode, body: &serde_json::Value) -> Response {
@@ -148,7 +163,13 @@ async fn versions(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn status_json(State(shared): State<Arc<Shared>>) -> Response {
     let history = shared.history.lock().await;
-    let body = status::report(history.current(), &shared.telemetry, &shared.progress);
+    let body = status::report(
+        history.current(),
+        history.plan(),
+        &shared.telemetry,
+        &shared.progress,
+        &shared.rates,
+    );
     json(StatusCode::OK, &body)
 }
 

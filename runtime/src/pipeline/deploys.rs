@@ -1,8 +1,9 @@
 //! Deploys reaching the workers. The control API queues a deploy; worker 0 puts its rule
-//! changes in the rules collection at the event time its rules input has reached, so that every
-//! operator of every worker applies all of them at that one time, and sends its additions to
-//! every worker through the dataflow; each worker installs them as a new dataflow. Worker 0
-//! answers once the alerts of every worker have passed that time.
+//! changes in the rules collection at the event time its rules input has reached, and sends its
+//! additions to every worker through the dataflow; each worker installs them as a new dataflow.
+//! The rules input holds every operator of every worker at that time until the changes are in,
+//! so once worker 0 has flushed them, all of them apply from that one time everywhere: worker 0
+//! answers then, with the time. (Waiting for the alerts to pass it would add up to a step.)
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,7 +16,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::{InputHandle, ProbeHandle, Stream};
+use timely::dataflow::{InputHandle, Stream};
 
 /// One deploy, as the control API hands it to the workers.
 pub struct Deploy {
@@ -65,50 +66,29 @@ pub fn receive<'s>(additions: Stream<'s, u64, Vec<String>>) -> Received {
     received
 }
 
-/// Worker 0's part: applying deploys and answering them.
-#[derive(Default)]
-pub struct Applier {
-    awaiting: Vec<(u64, tokio::sync::oneshot::Sender<u64>)>,
-}
-
-impl Applier {
-    /// Applies every queued deploy at the rules input's time.
-    pub fn apply(
-        &mut self,
-        deploys: &Deploys,
-        rules: &mut InputSession<u64, RuleRecord, isize>,
-        additions: &mut AdditionsInput,
-    ) {
-        for deploy in deploys.take() {
-            let at = *rules.time();
-            for (record, diff) in deploy.rules {
-                rules.update(record, diff);
-            }
-            rules.flush();
-            if let Some(plan) = deploy.additions {
-                additions.advance_to(at.max(*additions.time()));
-                additions.send(serde_json::to_string(&plan).expect("plans serialise"));
-            }
-            tracing::info!(
-                at,
-                "deploy applied at event time {}",
-                crate::time::rfc3339(at)
-            );
-            self.awaiting.push((at, deploy.reply));
+/// Applies every queued deploy at the rules input's time and answers it with that time:
+/// worker 0's part.
+pub fn apply(
+    deploys: &Deploys,
+    rules: &mut InputSession<u64, RuleRecord, isize>,
+    additions: &mut AdditionsInput,
+) {
+    for deploy in deploys.take() {
+        let at = *rules.time();
+        for (record, diff) in deploy.rules {
+            rules.update(record, diff);
         }
-    }
-
-    /// Answers the deploys whose time every worker's alerts have passed.
-    pub fn answer(&mut self, alerts: &ProbeHandle<u64>) {
-        let mut waiting = Vec::new();
-        for (at, reply) in self.awaiting.drain(..) {
-            if alerts.less_equal(&at) {
-                waiting.push((at, reply));
-            } else {
-                // The caller may have gone: the deploy took effect all the same.
-                let _ = reply.send(at);
-            }
+        rules.flush();
+        if let Some(plan) = deploy.additions {
+            additions.advance_to(at.max(*additions.time()));
+            additions.send(serde_json::to_string(&plan).expect("plans serialise"));
         }
-        self.awaiting = waiting;
+        tracing::info!(
+            at,
+            "deploy applied at event time {}",
+            crate::time::rfc3339(at)
+        );
+        // The caller may have gone: the deploy took effect all the same.
+        let _ = deploy.reply.send(at);
     }
 }

@@ -5,13 +5,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use differential_dataflow::input::InputSession;
-use pipe_dataflow::SourceInput;
 use pipe_dataflow::rules::{RuleRecord, rule_record};
+use pipe_dataflow::{SourceInput, SourceRecord};
 use pipe_dsl::Plan;
 use timely::dataflow::ProbeHandle;
 
 use super::backpressure::Backpressure;
-use super::deploys::{AdditionsInput, Applier};
+use super::deploys::{self, AdditionsInput};
 use super::feeds::{self, Feed};
 use super::graph::{self, Graph};
 use super::{Ending, Observer, Progress, RunOptions};
@@ -34,13 +34,11 @@ pub fn run(
         additions,
         received,
         probe,
-        alerts,
     } = graph;
     let index = worker.index();
     let observer = options.observer.as_deref().filter(|_| index == 0);
     // Worker 0 of process 0 applies deploys; the others close their inputs of them at once.
     let mut additions = Some(additions).filter(|_| index == 0);
-    let mut applier = Applier::default();
     if index == 0 {
         for rule in &plan.alerts {
             rules.insert(rule_record(rule));
@@ -60,8 +58,7 @@ pub fn run(
             break;
         };
         if let (Some(deploys), Some(additions)) = (&options.deploys, additions.as_mut()) {
-            applier.apply(deploys, &mut rules, additions);
-            applier.answer(&alerts);
+            deploys::apply(deploys, &mut rules, additions);
         }
         let added: Vec<String> = received.borrow_mut().drain(..).collect();
         for addition in added {
@@ -94,6 +91,12 @@ pub fn run(
             };
             if !feed.batch.is_empty() {
                 backpressure.sent(feed.batch.len());
+                let samples = feed
+                    .batch
+                    .iter()
+                    .filter(|r| matches!(r, SourceRecord::Sample { .. }))
+                    .count();
+                feed.samples.inc_by(samples as u64);
                 for addition in &mut feed.additions {
                     addition.send_batch(&mut feed.batch.clone());
                 }

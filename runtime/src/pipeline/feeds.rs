@@ -3,6 +3,7 @@
 
 use pipe_dataflow::{SourceInput, SourceRecord};
 use pipe_dsl::Plan;
+use prometheus_client::metrics::counter::Counter;
 
 use super::{Progress, RunOptions};
 use crate::sources::{self, Context, Source};
@@ -21,6 +22,8 @@ pub struct Feed {
     /// The records of one poll, handed to the input whole: sending them one at a time copied
     /// each into the input's own buffer.
     pub batch: Vec<SourceRecord>,
+    /// Samples it sent, for `/metrics`.
+    pub samples: Counter,
 }
 
 /// Opens this worker's share of every source.
@@ -54,6 +57,10 @@ pub fn open(
                 input: None,
                 additions: Vec::new(),
                 batch: Vec::new(),
+                samples: progress
+                    .source_samples
+                    .get_or_create(&vec![("source", source.name.clone())])
+                    .clone(),
             })
         })
         .collect()

@@ -32,8 +32,6 @@ pub struct Graph {
     pub received: Received,
     /// Passes a time once every output before it is durable.
     pub probe: ProbeHandle<u64>,
-    /// Passes a time once every worker evaluated its alerts before it.
-    pub alerts: ProbeHandle<u64>,
 }
 
 /// Builds the dataflow on this worker and gives each feed its input.
@@ -53,9 +51,11 @@ pub fn build(
         .iter()
         .map(|feed| (feed.name.clone(), feed.source.placed()))
         .collect();
-    let observer = options.observer.clone().filter(|_| index == 0);
-    let (mut inputs, rules, additions, received, probe, alerts_probe) = worker
-        .dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
+    // Every worker builds the same operators; only worker 0's observes.
+    let observer = options.observer.clone();
+    let observing = index == 0;
+    let (mut inputs, rules, additions, received, probe) =
+        worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
             let mut inputs: BTreeMap<String, SourceInput> = BTreeMap::new();
             let mut streams = BTreeMap::new();
             for source in &plan.sources {
@@ -82,16 +82,13 @@ pub fn build(
                 .context("cannot build the dataflow")?;
             let probe = ProbeHandle::new();
             probe_unread(plan, &outputs, &probe);
-            let alerts_probe = ProbeHandle::new();
-            let alerts = outputs
-                .alerts
-                .clone()
-                .probe_with(&probe)
-                .probe_with(&alerts_probe);
+            let alerts = outputs.alerts.clone().probe_with(&probe);
             if let Some(observer) = observer {
                 alerts.sink(Pipeline, "Observe", move |(input, frontier)| {
                     input.for_each(|_, _| {});
-                    observer.alerts_passed(frontier.frontier().iter().min().copied());
+                    if observing {
+                        observer.alerts_passed(frontier.frontier().iter().min().copied());
+                    }
                 });
             }
             let context = SinkContext {
@@ -101,11 +98,12 @@ pub fn build(
                 resumed,
                 rule_links: &options.rule_links,
                 health: &progress.sinks,
+                meters: &progress.sink_meters,
             };
             for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
                 acknowledged.probe_with(&probe);
             }
-            Ok((inputs, rules, additions, received, probe, alerts_probe))
+            Ok((inputs, rules, additions, received, probe))
         })?;
     for feed in feeds.iter_mut() {
         feed.input = inputs.remove(&feed.name);
@@ -115,7 +113,6 @@ pub fn build(
         additions,
         received,
         probe,
-        alerts: alerts_probe,
     })
 }
 
@@ -146,47 +143,51 @@ pub fn build_addition(
         .iter()
         .map(|feed| (feed.name.clone(), feed.source.placed()))
         .collect();
-    let (inputs, probe) = worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
-        let mut inputs: BTreeMap<String, SourceInput> = BTreeMap::new();
-        let mut streams = BTreeMap::new();
-        for source in &plan.sources {
-            let (input, stream) = scope.new_input::<Vec<SourceRecord>>();
-            inputs.insert(source.name.clone(), input);
-            streams.insert(source.name.clone(), stream);
-        }
-        let sources: BTreeMap<String, SourceStream> = streams
-            .iter()
-            .map(|(name, records)| {
-                let placed = placed.get(name).copied().unwrap_or(false);
-                let records = records.clone();
-                (name.clone(), SourceStream { records, placed })
-            })
-            .collect();
-        let no_rules = Vec::<RuleUpdate>::new().to_stream(scope);
-        let mut outputs = pipe_dataflow::build(plan, &sources, no_rules, &progress.additions)
-            .context("cannot build the deploy's dataflow")?;
-        let (mut start, starts) = scope.new_input::<Vec<u64>>();
-        start.send(started);
-        drop(start);
-        let starts = starts.broadcast();
-        for windows in outputs.rollups.values_mut() {
-            *windows = from_start(windows.clone(), starts.clone());
-        }
-        let probe = ProbeHandle::new();
-        probe_unread(plan, &outputs, &probe);
-        let context = SinkContext {
-            worker: index,
-            console: &options.console,
-            resumable,
-            resumed: None,
-            rule_links: &options.rule_links,
-            health: &progress.sinks,
-        };
-        for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
-            acknowledged.probe_with(&probe);
-        }
-        Ok((inputs, probe))
-    })?;
+    let (inputs, mut start, probe) =
+        worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
+            let mut inputs: BTreeMap<String, SourceInput> = BTreeMap::new();
+            let mut streams = BTreeMap::new();
+            for source in &plan.sources {
+                let (input, stream) = scope.new_input::<Vec<SourceRecord>>();
+                inputs.insert(source.name.clone(), input);
+                streams.insert(source.name.clone(), stream);
+            }
+            let sources: BTreeMap<String, SourceStream> = streams
+                .iter()
+                .map(|(name, records)| {
+                    let placed = placed.get(name).copied().unwrap_or(false);
+                    let records = records.clone();
+                    (name.clone(), SourceStream { records, placed })
+                })
+                .collect();
+            let no_rules = Vec::<RuleUpdate>::new().to_stream(scope);
+            let mut outputs = pipe_dataflow::build(plan, &sources, no_rules, &progress.additions)
+                .context("cannot build the deploy's dataflow")?;
+            let (start, starts) = scope.new_input::<Vec<u64>>();
+            let starts = starts.broadcast();
+            for windows in outputs.rollups.values_mut() {
+                *windows = from_start(windows.clone(), starts.clone());
+            }
+            let probe = ProbeHandle::new();
+            probe_unread(plan, &outputs, &probe);
+            let context = SinkContext {
+                worker: index,
+                console: &options.console,
+                resumable,
+                resumed: None,
+                rule_links: &options.rule_links,
+                health: &progress.sinks,
+                meters: &progress.sink_meters,
+            };
+            for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
+                acknowledged.probe_with(&probe);
+            }
+            Ok((inputs, start, probe))
+        })?;
+    // Sent and closed once the dataflow is built: an input closed while it is being built
+    // would hold its first time for ever.
+    start.send(started);
+    drop(start);
     for (name, mut input) in inputs {
         if let Some(feed) = feeds.iter_mut().find(|feed| feed.name == name) {
             if let Some(main) = feed.input.as_ref() {

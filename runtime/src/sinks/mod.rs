@@ -21,6 +21,7 @@ mod file;
 mod health;
 pub mod json;
 mod kafka;
+mod meter;
 mod operator;
 mod records;
 pub mod store;
@@ -28,6 +29,7 @@ pub mod timescale;
 
 pub use console::Console;
 pub use health::SinkHealth;
+pub use meter::{SinkMeter, SinkMeters};
 pub use records::{Record, SeriesNames};
 
 use std::cmp::Ordering;
@@ -85,6 +87,8 @@ pub struct SinkContext<'a> {
     pub rule_links: &'a BTreeMap<String, String>,
     /// Where sinks say they are waiting for their store, for the status line.
     pub health: &'a Arc<SinkHealth>,
+    /// What each sink wrote and made durable, for `/metrics`.
+    pub meters: &'a SinkMeters,
 }
 
 /// Opens a sink: the one place that maps kinds to connectors.
@@ -151,6 +155,8 @@ pub fn attach<'s>(
             writers,
             sink: writer,
             failure: Arc::clone(failure),
+            meter: context.meters.of(&sink.name),
+            worker: context.worker,
         };
         let acks = if sink.from == ALERTS_STREAM {
             run.attach(

@@ -14,7 +14,9 @@ use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeli
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::{Failure, Sink, Writers, fail};
+use std::sync::Arc;
+
+use super::{Failure, Sink, SinkMeter, Writers, fail};
 
 /// How soon a sink with output not yet acknowledged is run again.
 const RECHECK: Duration = Duration::from_millis(5);
@@ -29,6 +31,10 @@ pub struct Run<'a> {
     pub sink: Box<dyn Sink>,
     /// Where a write error goes.
     pub failure: Failure,
+    /// Where what it writes and makes durable is counted.
+    pub meter: Arc<SinkMeter>,
+    /// This worker.
+    pub worker: usize,
 }
 
 impl Run<'_> {
@@ -66,6 +72,8 @@ impl Run<'_> {
             name,
             mut sink,
             failure,
+            meter,
+            worker,
             ..
         } = self;
         let label = format!("Sink({name})");
@@ -97,6 +105,7 @@ impl Run<'_> {
                         if let Some(order) = order {
                             batch.sort_by(order);
                         }
+                        meter.records.inc_by(batch.len() as u64);
                         result = deliver(&mut *sink, time, batch);
                     }
                     if let Err(error) = result {
@@ -113,9 +122,13 @@ impl Run<'_> {
                     .min();
                     match (held.as_mut(), hold) {
                         (Some(capability), Some(time)) if time > *capability.time() => {
-                            capability.downgrade(&time)
+                            capability.downgrade(&time);
+                            meter.durable_before(worker, Some(time));
                         }
-                        (_, None) => held = None,
+                        (Some(_), None) => {
+                            held = None;
+                            meter.durable_before(worker, None);
+                        }
                         _ => {}
                     }
                     if waiting.is_some() {

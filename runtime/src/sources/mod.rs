@@ -140,6 +140,8 @@ impl Context<'_> {
 pub struct Shared {
     /// Refused messages, by reason.
     pub dead_letters: Arc<DeadLetterCounts>,
+    /// Kafka consumer lag per partition.
+    pub lag: Arc<kafka::lag::ConsumerLag>,
     limits: Mutex<HashMap<String, SeriesLimit>>,
 }
 

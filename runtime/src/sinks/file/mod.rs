@@ -155,6 +155,7 @@ mod tests {
             resumed: None,
             rule_links: &Default::default(),
             health: &Default::default(),
+            meters: &Default::default(),
         };
         open("out", &settings, &context).unwrap()
     }

@@ -80,6 +80,22 @@ impl KafkaClient {
             .map_err(|error| anyhow!("{what}: {}", self.redact(&error.to_string())))
     }
 
+    /// [`create`](Self::create) with a context of the caller's.
+    pub fn create_with<C, T>(
+        &self,
+        config: &ClientConfig,
+        context: C,
+        what: &str,
+    ) -> anyhow::Result<T>
+    where
+        C: rdkafka::ClientContext,
+        T: rdkafka::config::FromClientConfigAndContext<C>,
+    {
+        config
+            .create_with_context(context)
+            .map_err(|error| anyhow!("{what}: {}", self.redact(&error.to_string())))
+    }
+
     /// `text` with every secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         self.secrets

@@ -14,6 +14,7 @@
 mod committer;
 pub mod config;
 mod dead_letter;
+pub mod lag;
 
 pub use committer::FRONTIER_GROUP_SUFFIX;
 
@@ -34,6 +35,7 @@ use self::dead_letter::DeadLetterTopic;
 use super::decode::{DeadLetters, Decoder, Destination, Dictionary};
 use super::partition::{Partition, watermark};
 use super::{Context, Durable, Poll, Source};
+use lag::Measured;
 
 /// Messages taken per poll at most, so that the dataflow runs between them.
 const MESSAGES_PER_POLL: usize = 8192;
@@ -50,7 +52,7 @@ const WAIT_MS: u64 = 5;
 /// One worker's partitions of a Kafka topic.
 pub struct KafkaSource {
     name: String,
-    consumer: BaseConsumer<Logged>,
+    consumer: BaseConsumer<Measured>,
     intake: Intake,
     idle_timeout: u64,
     committer: Option<Committer>,
@@ -84,9 +86,15 @@ impl KafkaSource {
             ("client.id", &format!("pipe-{name}-{}", context.worker)),
             ("queued.max.messages.kbytes", "65536"),
             ("enable.partition.eof", "true"),
+            ("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS),
         ]);
-        let consumer: BaseConsumer<Logged> = client.create(
+        let measured = Measured {
+            source: name.clone(),
+            lag: std::sync::Arc::clone(&context.shared.lag),
+        };
+        let consumer: BaseConsumer<Measured> = client.create_with(
             &consumer_config,
+            measured,
             &format!("{what}: cannot create the Kafka consumer"),
         )?;
         let count = partition_count(&consumer, &topic, client.brokers())
@@ -332,7 +340,7 @@ impl Drop for KafkaSource {
 
 /// The number of partitions of `topic`; an error naming the brokers when it does not exist.
 fn partition_count(
-    consumer: &BaseConsumer<Logged>,
+    consumer: &BaseConsumer<Measured>,
     topic: &str,
     brokers: &str,
 ) -> anyhow::Result<i32> {
@@ -358,7 +366,7 @@ type Starts = (HashMap<i32, (i64, Option<u64>)>, Option<u64>);
 
 fn committed_starts(
     client: &KafkaClient,
-    consumer: &BaseConsumer<Logged>,
+    consumer: &BaseConsumer<Measured>,
     group: &str,
     topic: &str,
     count: i32,
