@@ -17,7 +17,7 @@ use super::records::{StepRecord, TermBatch, TermGroup};
 use super::running::{Running, term_state};
 use super::slots::{Places, Slot, SlotTable};
 use super::term_state::TermState;
-use crate::rules::{RuleBook, Term};
+use crate::rules::{CompiledRule, RuleBook, Term};
 use crate::series::{IdMap, Labels};
 use crate::state::{RollupState, Sketch};
 
@@ -90,6 +90,9 @@ pub struct PartialStore {
     /// The rules reading the input, each with whether its groups are local
     /// ([`StepRecord::local`]).
     rules: Vec<(Arc<str>, bool)>,
+    /// What the terms were built from: each rule's name, locality and terms as written. A rule
+    /// change that leaves it as it was (a new threshold, `for`, labels) needs no rebuild.
+    shape: Vec<(Arc<str>, bool, Vec<String>)>,
     /// The labels the input's series are placed on workers by, when the input places them.
     placement: Option<Vec<String>>,
     with_counter: bool,
@@ -134,6 +137,7 @@ impl PartialStore {
             ring: 0,
             terms: Vec::new(),
             rules: Vec::new(),
+            shape: Vec::new(),
             placement: None,
             with_counter: false,
             entities: Vec::new(),
@@ -173,7 +177,29 @@ impl PartialStore {
     /// to track, given the labels of every entity in the caller's numbering. Partials already
     /// kept are kept.
     pub fn reconfigure<'a>(&mut self, book: &RuleBook, labels: impl Iterator<Item = &'a Labels>) {
-        self.rebuild(book, labels.enumerate());
+        let shape = self.shape_of(book);
+        if shape != self.shape {
+            self.rebuild(book, labels.enumerate());
+            self.shape = shape;
+        }
+    }
+
+    /// Each rule reading the input: its name, whether its groups are local, and its terms.
+    fn shape_of(&self, book: &RuleBook) -> Vec<(Arc<str>, bool, Vec<String>)> {
+        book.rules()
+            .filter(|rule| rule.plan.input == self.input)
+            .map(|rule| {
+                let terms = rule.plan.condition.selections();
+                let terms = terms.iter().map(|term| term.to_string()).collect();
+                (Arc::clone(&rule.name), self.is_local(rule), terms)
+            })
+            .collect()
+    }
+
+    fn is_local(&self, rule: &CompiledRule) -> bool {
+        self.placement
+            .as_ref()
+            .is_some_and(|placement| rule.plan.groups_within(placement))
     }
 
     /// Renumbers the entities after the caller forgot some: `kept` gives each remaining
@@ -182,6 +208,7 @@ impl PartialStore {
     /// quiet group learns it again when it returns.
     pub fn retain<'a>(&mut self, book: &RuleBook, kept: impl Iterator<Item = (usize, &'a Labels)>) {
         self.rebuild(book, kept);
+        self.shape = self.shape_of(book);
     }
 
     fn rebuild<'a>(
@@ -192,10 +219,7 @@ impl PartialStore {
         self.terms.clear();
         self.rules.clear();
         for rule in book.rules().filter(|rule| rule.plan.input == self.input) {
-            let local = self
-                .placement
-                .as_ref()
-                .is_some_and(|placement| rule.plan.groups_within(placement));
+            let local = self.is_local(rule);
             self.rules.push((Arc::clone(&rule.name), local));
             for (index, term) in rule.terms.iter().enumerate() {
                 self.terms.push(ActiveTerm {
