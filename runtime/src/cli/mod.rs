@@ -91,9 +91,10 @@ enum Command {
         /// Where a supervised process writes its summary (used by `--local-processes`).
         #[arg(long, hide = true)]
         summary_to: Option<PathBuf>,
-        /// Serve `/metrics` (Prometheus exposition format) and `/healthz` on this address, such
-        /// as `127.0.0.1:7070`. Any address but loopback needs a token.
-        #[arg(long, value_name = "ADDRESS", conflicts_with = "local_processes")]
+        /// Serve the control API on this address, such as `127.0.0.1:7070`: `/metrics`
+        /// (Prometheus exposition format), `/healthz`, and what `pipectl deploy` and `status`
+        /// use. In a cluster, process 0 serves it. Any address but loopback needs a token.
+        #[arg(long, value_name = "ADDRESS")]
         control: Option<std::net::SocketAddr>,
         /// A file holding the bearer token the control API requires (else `PIPE_TOKEN`).
         #[arg(long, requires = "control")]
@@ -393,6 +394,12 @@ pub fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            if let Some(address) = control
+                && let Err(error) = crate::control::check_address(address, token.as_deref())
+            {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
             let args = run::RunArgs {
                 workers: workers.max(1),
                 cluster: None,

@@ -102,6 +102,13 @@ fn start(
             if let Some(run_for) = args.run_for {
                 command.args(["--for", &format!("{run_for}ms")]);
             }
+            // Process 0 serves the control API; its worker 0 applies deploys for all.
+            if let Some(control) = args.control.as_ref().filter(|_| process == 0) {
+                command.args(["--control", &control.address.to_string()]);
+                if let Some(token) = &control.token {
+                    command.env("PIPE_TOKEN", token);
+                }
+            }
             Ok(command.spawn()?)
         })
         .collect()

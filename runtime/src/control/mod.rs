@@ -52,11 +52,7 @@ impl Control {
         progress: Arc<Progress>,
         history: History,
     ) -> anyhow::Result<Control> {
-        if !address.ip().is_loopback() && token.is_none() {
-            bail!(
-                "refusing to serve the control API on {address} without a token: anyone who can reach it could read and change the pipeline; set PIPE_TOKEN or --token-file, or listen on 127.0.0.1"
-            );
-        }
+        check_address(address, token.as_deref())?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -105,6 +101,16 @@ impl Control {
             _thread: thread,
         })
     }
+}
+
+/// Refuses an address other than loopback without a token.
+pub fn check_address(address: SocketAddr, token: Option<&str>) -> anyhow::Result<()> {
+    if !address.ip().is_loopback() && token.is_none() {
+        bail!(
+            "refusing to serve the control API on {address} without a token: anyone who can reach it could read and change the pipeline; set PIPE_TOKEN or --token-file, or listen on 127.0.0.1"
+        );
+    }
+    Ok(())
 }
 
 async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
