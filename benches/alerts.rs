@@ -46,9 +46,9 @@ fn run_evaluator(plan: &Plan, steps: Vec<(u64, StepRecord)>) -> usize {
     while let Some(&(time, _)) = steps.peek() {
         let records = std::iter::from_fn(|| steps.next_if(|(t, _)| *t == time).map(|(_, r)| r));
         evaluator.stash_steps(time, records);
-        evaluator.advance(Some(time + 1), |_, _| transitions += 1);
+        evaluator.advance(Some(time + 1), None, |_, _| transitions += 1, |_, _| {});
     }
-    evaluator.advance(None, |_, _| transitions += 1);
+    evaluator.advance(None, None, |_, _| transitions += 1, |_, _| {});
     transitions
 }
 

@@ -119,9 +119,16 @@ pub fn build<'s>(
     // Operators run in the order they are built. The evaluator of the rules that read sources
     // comes before the rollups' merges and cascades, so that a step's alerts do not wait behind
     // the windows that close with it.
+    // Rules over sources whose series are placed may be evaluated in place.
+    let placements = plan
+        .sources
+        .iter()
+        .filter_map(|source| Some((source.name.clone(), plan.placement(&source.name)?)))
+        .collect();
     let mut alerts = vec![evaluate(
         scope.concatenate(std::mem::take(&mut steps)),
         rules.clone(),
+        placements,
         WorkerGauges::new(telemetry),
     )];
 
@@ -178,6 +185,7 @@ pub fn build<'s>(
         alerts.push(evaluate(
             scope.concatenate(steps),
             rules,
+            BTreeMap::new(),
             WorkerGauges::new(telemetry),
         ));
     }

@@ -375,3 +375,72 @@ fn adding_a_rule_does_not_change_another_rules_alerts() {
     assert_eq!(hot(&with_change), hot(&alone));
     assert!(hot(&alone).len() >= 4, "the NaN and the infinity move Hot");
 }
+
+#[test]
+fn a_rule_added_later_reads_the_history_of_series_no_rule_read() {
+    // Hot reads host a's cpu over a minute; at step 10 Counted is added, over every host's cpu.
+    // The store kept a minute of steps of every cpu series, not only a's, so Counted sees a
+    // whole minute of b at once, as of a. (Had Hot's window been 10 s, a minute would not be
+    // kept: both would fire at step 14.)
+    let plan = plan(&pipeline(
+        "alert Hot { when avg(cpu{host=\"a\"}) over 1m by host > 1000 }",
+    ));
+    let counted = self::plan(&pipeline(
+        "alert Counted { when count(cpu) over 1m by host >= 6 }",
+    ));
+    let input = samples("cpu", &["a", "b"], 20, |_, _| Some(50.0));
+    let mut changed = script(input);
+    changed.rule_changes = vec![(T0 + 10 * STEP, vec![(rule_record(&counted.alerts[0]), 1)])];
+    for workers in [1, 2] {
+        let transitions = run(&plan, &changed, workers).transitions;
+        assert_eq!(
+            summary(&transitions),
+            [(10, Firing, "a".to_string()), (10, Firing, "b".to_string())],
+            "{workers} workers"
+        );
+    }
+}
+
+#[test]
+fn a_change_that_moves_a_rule_between_workers_moves_its_alerts_with_it() {
+    // Series are placed by metric and service. `{service="api"}` pins the service, so each
+    // worker evaluates Hot for the groups it holds; `{service=~"api"}` does not, so Hot moves to
+    // the worker that owns it, and at step 12 back. Its alerts keep firing throughout: no
+    // transition but the first firing.
+    let rules = |matcher: &str| {
+        plan(&format!(
+            "source metrics from generator {{ interval = 10s }}\n\
+             rollup placed from metrics {{ window = tumble(1m), by = [metric_name, service], aggs = [avg] }}\n\
+             alert Hot {{ when avg(cpu{{service{matcher}\"api\"}}) over 30s by host > 50 }}\n\
+             sink pages to console {{ from = alerts }}\n"
+        ))
+    };
+    let (pinned, unpinned) = (rules("="), rules("=~"));
+    let input = samples("cpu", &["a", "b", "c", "d"], 20, |_, _| Some(99.0));
+    let mut moving = script(input.clone());
+    moving.rule_changes = vec![
+        (
+            T0 + 6 * STEP,
+            vec![
+                (rule_record(&pinned.alerts[0]), -1),
+                (rule_record(&unpinned.alerts[0]), 1),
+            ],
+        ),
+        (
+            T0 + 12 * STEP,
+            vec![
+                (rule_record(&unpinned.alerts[0]), -1),
+                (rule_record(&pinned.alerts[0]), 1),
+            ],
+        ),
+    ];
+    let still = summary(&run(&pinned, &script(input), 1).transitions);
+    assert_eq!(
+        still,
+        [(1, Firing, "a".to_string()), (1, Firing, "c".to_string())]
+    );
+    for workers in 1..=4 {
+        let moved = summary(&run(&pinned, &moving, workers).transitions);
+        assert_eq!(moved, still, "{workers} workers");
+    }
+}

@@ -91,13 +91,16 @@ fn metrics_show_the_running_pipeline() {
     assert!(metrics.contains("# TYPE pipe_samples counter"), "{metrics}");
     assert!(metrics.trim_end().ends_with("# EOF"));
 
-    // Once a minute of the fleet has passed through, every KPI is there.
-    wait_for(Duration::from_secs(60), "the first alert steps", || {
-        value(
-            &get(port, "/metrics", None).1,
-            "pipe_alert_delay_seconds_count",
-        ) > 0.0
-    });
+    // Once the first windows and alert steps have passed through, every KPI is there.
+    wait_for(
+        Duration::from_secs(90),
+        "the first windows and alert steps",
+        || {
+            let metrics = get(port, "/metrics", None).1;
+            value(&metrics, "pipe_alert_delay_seconds_count") > 0.0
+                && value(&metrics, "pipe_sink_records_total{sink=\"rollups\"}") > 0.0
+        },
+    );
     let (_, metrics) = get(port, "/metrics", None);
     assert!(
         value(&metrics, "pipe_source_samples_total{source=\"metrics\"}") > 0.0,

@@ -1,13 +1,16 @@
 //! Evaluates the rules one worker owns: merges the term windows every worker sent for a step,
 //! evaluates the condition, steps the alert states and renders what leaves the pipeline.
 
-use std::collections::{BTreeMap, HashMap};
+mod moves;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use pipe_dsl::plan::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::condition::{GroupLabels, Groups, TermValues, evaluate, groups};
+use super::handoff::Handoff;
 use super::machine::{Change, Machine, TransitionKind};
 use super::records::{StepRecord, TermBatch, TermGroup};
 use crate::rules::{CompiledRule, RuleBook, RuleUpdate};
@@ -66,6 +69,22 @@ pub struct Evaluator {
     presence: HashMap<Arc<str>, Presence>,
     /// What every worker sent for each step not yet evaluated.
     steps: BTreeMap<u64, Step>,
+    /// Where rules may be evaluated in place, and which worker this is.
+    places: Places,
+    /// The times of rule changes that moved a rule between workers: steps from then on wait
+    /// for the state handed over.
+    moves: BTreeSet<u64>,
+    /// State other workers handed over, by the time it was stamped with, until its move.
+    handed: Vec<(u64, Handoff)>,
+}
+
+/// Which worker this is, and the labels each input's series are placed on workers by, for
+/// inputs that place them: a rule whose groups keep to them is evaluated where its groups are.
+#[derive(Debug, Clone, Default)]
+struct Places {
+    placements: BTreeMap<String, Vec<String>>,
+    worker: usize,
+    peers: usize,
 }
 
 /// When the groups of one rule last had samples, and when quiet ones were last forgotten.
@@ -144,6 +163,32 @@ impl Step {
 }
 
 impl Evaluator {
+    /// The evaluator of worker `worker` of `peers`, whose inputs place their series by
+    /// `placements` (by input name): a rule change that moves a rule between evaluation in place
+    /// and on its owner moves its state with it.
+    pub fn placed(placements: BTreeMap<String, Vec<String>>, worker: usize, peers: usize) -> Self {
+        Evaluator {
+            places: Places {
+                placements,
+                worker,
+                peers,
+            },
+            ..Evaluator::default()
+        }
+    }
+
+    /// Holds state another worker handed over, stamped with `time`.
+    pub fn take_handoffs(&mut self, time: u64, handoffs: impl IntoIterator<Item = Handoff>) {
+        self.handed
+            .extend(handoffs.into_iter().map(|handoff| (time, handoff)));
+    }
+
+    /// The earliest time this worker may still hand state over: that of the earliest rule
+    /// change not applied yet, given `rules`, the frontier of rule changes still to come.
+    pub fn next_handoff(&self, rules: Option<u64>) -> Option<u64> {
+        [rules, self.book.next_update()].into_iter().flatten().min()
+    }
+
     /// Holds rule changes until their time.
     pub fn stash_rules(&mut self, updates: impl IntoIterator<Item = RuleUpdate>) {
         self.book.stash(updates);
@@ -158,8 +203,17 @@ impl Evaluator {
     }
 
     /// Evaluates every step before `frontier` (to the last one reached when `None`), in time
-    /// order, applying rule changes as their time comes.
-    pub fn advance(&mut self, frontier: Option<u64>, mut emit: impl FnMut(u64, Transition)) {
+    /// order, applying rule changes as their time comes. State a change hands to other workers
+    /// goes to `hand`, stamped with the change's time; steps after a change that moved a rule
+    /// wait until `handed`, the frontier of state handed over (stamped one later), has passed
+    /// it. Returns the time it waits at, if it does.
+    pub fn advance(
+        &mut self,
+        frontier: Option<u64>,
+        handed: Option<u64>,
+        mut emit: impl FnMut(u64, Transition),
+        mut hand: impl FnMut(u64, Handoff),
+    ) -> Option<u64> {
         loop {
             let due_clock = self
                 .clocks
@@ -172,13 +226,16 @@ impl Evaluator {
                 self.book.next_update(),
                 due_clock,
             ];
-            let Some(time) = candidates.into_iter().flatten().min() else {
-                return;
-            };
+            let time = candidates.into_iter().flatten().min()?;
             if frontier.is_some_and(|frontier| time >= frontier) {
-                return;
+                return None;
             }
-            for removed in self.book.apply_until(time).removed {
+            let before = self.localities();
+            let changes = self.book.apply_until(time);
+            if changes.changed {
+                self.move_rules(time, &before, &mut hand);
+            }
+            for removed in changes.removed {
                 self.clocks.remove(&removed.name);
                 if self.book.get(&removed.name).is_none() {
                     self.labels.remove(&removed.name);
@@ -188,6 +245,15 @@ impl Evaluator {
                     machine
                         .end_all(|group, change| emit(time, render(&removed, group, change, time)));
                 }
+            }
+            if let Some(&moved) = self.moves.first()
+                && moved <= time
+            {
+                if handed.is_some_and(|handed| handed <= moved + 1) {
+                    return Some(time);
+                }
+                self.moves.retain(|&at| at > time);
+                self.adopt_handed(time + 1);
             }
             let mut step = self.steps.remove(&time).unwrap_or_default();
             self.evaluate(time, &mut step, &mut emit);

@@ -32,7 +32,7 @@ impl TransitionKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 enum Phase {
     Pending,
     /// Firing; `cleared` is the first step at which the condition stopped holding, while
@@ -42,8 +42,10 @@ enum Phase {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Active {
+/// The state of one active alert, as it moves between workers
+/// ([`Machine::hand_over`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Active {
     phase: Phase,
     /// When it became pending (or firing, with `for 0s`): Alertmanager's `startsAt`.
     since: u64,
@@ -142,6 +144,33 @@ impl Machine {
                 Phase::Firing { .. } => TransitionKind::Resolved,
             };
             emit(&group, change(kind, &active));
+        }
+    }
+
+    /// Removes the active alerts of the groups `moving` picks, to be taken over by another
+    /// worker's machine of the same rule ([`take_over`](Self::take_over)).
+    pub fn hand_over(
+        &mut self,
+        mut moving: impl FnMut(&Labels) -> bool,
+    ) -> Vec<(u64, Labels, Active)> {
+        let ids: Vec<u64> = self
+            .active
+            .iter()
+            .filter(|(_, (group, _))| moving(group))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                let (group, active) = self.active.remove(&id)?;
+                Some((id, group, active))
+            })
+            .collect()
+    }
+
+    /// Adopts alerts another worker's machine of the same rule handed over, as they were.
+    pub fn take_over(&mut self, alerts: impl IntoIterator<Item = (u64, Labels, Active)>) {
+        for (id, group, active) in alerts {
+            self.active.insert(id, (group, active));
         }
     }
 

@@ -3,6 +3,7 @@
 mod condition;
 mod evaluator;
 mod group_values;
+mod handoff;
 mod machine;
 mod partials;
 mod records;
@@ -13,7 +14,8 @@ mod term_state;
 
 pub use condition::{GroupLabels, Groups, TermValues, evaluate, groups};
 pub use evaluator::{Evaluator, Transition};
-pub use machine::{Change, Machine, TransitionKind};
+pub use handoff::Handoff;
+pub use machine::{Active, Change, Machine, TransitionKind};
 pub use partials::PartialStore;
 pub use records::{StepRecord, TermBatch, TermGroup};
 pub use step_clock::StepClock;

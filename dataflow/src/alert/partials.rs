@@ -1,6 +1,7 @@
 //! Per-series partial aggregates per evaluation step, kept for the longest window the current
-//! rules need. At each step boundary the windows of every rule term are grouped by the term's
-//! labels: a new or changed rule reads the history already here.
+//! rules need, for every series of a metric they read (whatever their matchers): a new or
+//! changed rule reads the history already here, so that it can fire at its first step. At each
+//! step boundary the windows of every rule term are grouped by the term's labels.
 //!
 //! Boundaries come every step, for every tracked series, so the work per boundary must not grow
 //! with the window: each series keeps a running window per distinct window length whose count,
@@ -96,7 +97,9 @@ pub struct PartialStore {
     /// The labels the input's series are placed on workers by, when the input places them.
     placement: Option<Vec<String>>,
     with_counter: bool,
-    /// The entities a current term reads.
+    /// The metric names the current terms read: every series of them is tracked.
+    metrics: Vec<String>,
+    /// The entities tracked: those of a metric a current term reads.
     entities: Vec<Entity>,
     /// Every entity's matches, and each match's group labels, in entity order.
     matches: Vec<Match>,
@@ -140,6 +143,7 @@ impl PartialStore {
             shape: Vec::new(),
             placement: None,
             with_counter: false,
+            metrics: Vec::new(),
             entities: Vec::new(),
             matches: Vec::new(),
             match_groups: Vec::new(),
@@ -232,7 +236,13 @@ impl PartialStore {
                 });
             }
         }
+        // Steps kept without counter increases cannot serve a term that needs them: a rate
+        // over them would count only the increases since.
+        let history_serves = self.with_counter || !self.terms.iter().any(|t| t.needs.counter);
         self.with_counter = self.terms.iter().any(|t| t.needs.counter);
+        self.metrics = self.terms.iter().map(|t| t.term.metric.clone()).collect();
+        self.metrics.sort();
+        self.metrics.dedup();
         self.cursor = Cursor::default();
         self.groups.clear();
         self.groups.resize_with(self.terms.len(), IdMap::default);
@@ -257,7 +267,7 @@ impl PartialStore {
         for (index, labels) in entities {
             let kept = previous
                 .get(index)
-                .filter(|&&at| at != UNTRACKED)
+                .filter(|&&at| at != UNTRACKED && history_serves)
                 .and_then(|&at| {
                     let at = at as usize;
                     let slots: Vec<Slot> = old_slots.ring(at).iter().cloned().collect();
@@ -267,18 +277,24 @@ impl PartialStore {
         }
     }
 
-    /// Learns the next entity of the caller's numbering; it is tracked when a current term reads
-    /// it.
+    /// Learns the next entity of the caller's numbering; it is tracked when it is of a metric a
+    /// current term reads.
     pub fn register(&mut self, labels: &Labels) {
         self.track(labels, None);
     }
 
-    /// Tracks the next entity of the caller's numbering when a current term reads it, with the
-    /// rings it had under the previous rules.
+    /// Tracks the next entity of the caller's numbering when it is of a metric a current term
+    /// reads, with the rings it had under the previous rules.
     fn track(&mut self, labels: &Labels, kept: Option<(Vec<Slot>, Values)>) {
         let (first_match, first_window) = (self.matches.len(), self.windows.len());
         let with_sketch = self.add_matches(labels);
-        if self.matches.len() == first_match {
+        let metric = labels.get(pipe_dsl::plan::METRIC_NAME).unwrap_or_default();
+        if self.matches.len() == first_match
+            && self
+                .metrics
+                .binary_search_by(|m| m.as_str().cmp(metric))
+                .is_err()
+        {
             self.tracked.push(UNTRACKED);
             return;
         }

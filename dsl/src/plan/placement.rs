@@ -70,7 +70,17 @@ impl AlertRule {
     /// `by` has its single group (or, for `absent`, its absence) everywhere, so it never is.
     pub fn groups_within(&self, placement: &[String]) -> bool {
         let terms = self.condition.selections();
-        let pinned = |label: &str, term: &Selection| -> Option<String> {
+        !placement.is_empty()
+            && terms.iter().all(|term| !term.by.is_empty())
+            && placement.iter().all(|label| {
+                terms.iter().all(|term| term.by.contains(label)) || self.pinned(label).is_some()
+            })
+    }
+
+    /// The value every term pins `label` to (the metric name, or `label="value"`), when they
+    /// all pin it to the same one: with the group's own labels, where its series are placed.
+    pub fn pinned(&self, label: &str) -> Option<String> {
+        let pinned = |term: &Selection| -> Option<String> {
             if label == METRIC_NAME {
                 return Some(term.metric.clone());
             }
@@ -79,15 +89,12 @@ impl AlertRule {
                 .find(|m| m.label == label && m.op == MatchOp::Equal)
                 .map(|m| m.value.clone())
         };
-        let pinned_alike = |label: &str| {
-            let first = terms.first().and_then(|term| pinned(label, term));
-            first.is_some() && terms.iter().all(|term| pinned(label, term) == first)
-        };
-        !placement.is_empty()
-            && terms.iter().all(|term| !term.by.is_empty())
-            && placement.iter().all(|label| {
-                terms.iter().all(|term| term.by.contains(label)) || pinned_alike(label)
-            })
+        let terms = self.condition.selections();
+        let first = terms.first().and_then(|term| pinned(term))?;
+        terms
+            .iter()
+            .all(|term| pinned(term).as_ref() == Some(&first))
+            .then_some(first)
     }
 }
 

@@ -141,12 +141,7 @@ fn summary(
     started: Instant,
 ) -> serde_json::Value {
     let figures = telemetry.snapshot();
-    let dead_letters: serde_json::Map<String, serde_json::Value> = progress
-        .sources
-        .dead_letters
-        .all()
-        .map(|(reason, count)| (reason.name().to_string(), count.into()))
-        .collect();
+    let dead_letters = progress.sources.dead_letters.by_name();
     serde_json::json!({
         "ending": match result {
             Ok(Ending::Finished) => "finished",

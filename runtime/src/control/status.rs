@@ -78,12 +78,7 @@ pub fn report(
     let figures = telemetry.snapshot();
     let added = progress.additions.snapshot();
     let watermark = progress.watermark.load(Ordering::Relaxed);
-    let dead_letters: serde_json::Map<String, serde_json::Value> = progress
-        .sources
-        .dead_letters
-        .all()
-        .map(|(reason, count)| (reason.name().to_string(), count.into()))
-        .collect();
+    let dead_letters = progress.sources.dead_letters.by_name();
     let lags = progress.sources.lag.all();
     let totals = totals(plan, progress);
     let sources: Vec<serde_json::Value> = plan

@@ -56,28 +56,10 @@ pub fn build(
     let observing = index == 0;
     let (mut inputs, rules, additions, received, probe) =
         worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
-            let mut inputs: BTreeMap<String, SourceInput> = BTreeMap::new();
-            let mut streams = BTreeMap::new();
-            for source in &plan.sources {
-                let (input, stream) = scope.new_input::<Vec<SourceRecord>>();
-                inputs.insert(source.name.clone(), input);
-                streams.insert(source.name.clone(), stream);
-            }
+            let (inputs, streams, sources) = source_inputs(scope, plan, &placed);
             let (rules, rules_stream) = scope.new_collection::<RuleRecord, isize>();
             let (additions, added) = scope.new_input::<Vec<String>>();
             let received = deploys::receive(added);
-            let sources: BTreeMap<String, SourceStream> = streams
-                .iter()
-                .map(|(name, records)| {
-                    (
-                        name.clone(),
-                        SourceStream {
-                            records: records.clone(),
-                            placed: placed[name],
-                        },
-                    )
-                })
-                .collect();
             let outputs = pipe_dataflow::build(plan, &sources, rules_stream.inner, telemetry)
                 .context("cannot build the dataflow")?;
             let probe = ProbeHandle::new();
@@ -145,21 +127,7 @@ pub fn build_addition(
         .collect();
     let (inputs, mut start, probe) =
         worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
-            let mut inputs: BTreeMap<String, SourceInput> = BTreeMap::new();
-            let mut streams = BTreeMap::new();
-            for source in &plan.sources {
-                let (input, stream) = scope.new_input::<Vec<SourceRecord>>();
-                inputs.insert(source.name.clone(), input);
-                streams.insert(source.name.clone(), stream);
-            }
-            let sources: BTreeMap<String, SourceStream> = streams
-                .iter()
-                .map(|(name, records)| {
-                    let placed = placed.get(name).copied().unwrap_or(false);
-                    let records = records.clone();
-                    (name.clone(), SourceStream { records, placed })
-                })
-                .collect();
+            let (inputs, streams, sources) = source_inputs(scope, plan, &placed);
             let no_rules = Vec::<RuleUpdate>::new().to_stream(scope);
             let mut outputs = pipe_dataflow::build(plan, &sources, no_rules, &progress.additions)
                 .context("cannot build the deploy's dataflow")?;
@@ -198,6 +166,36 @@ pub fn build_addition(
         }
     }
     Ok(probe)
+}
+
+/// The streams of a dataflow's sources: an input for each source of the plan, its stream,
+/// and the stream as the plan's build takes it, placed as `placed` says.
+type SourceInputs<'s> = (
+    BTreeMap<String, SourceInput>,
+    BTreeMap<String, Stream<'s, u64, Vec<SourceRecord>>>,
+    BTreeMap<String, SourceStream<'s>>,
+);
+
+fn source_inputs<'s>(
+    scope: timely::dataflow::Scope<'s, u64>,
+    plan: &Plan,
+    placed: &BTreeMap<String, bool>,
+) -> SourceInputs<'s> {
+    let mut inputs = BTreeMap::new();
+    let mut streams = BTreeMap::new();
+    let mut sources = BTreeMap::new();
+    for source in &plan.sources {
+        let (input, records) = scope.new_input::<Vec<SourceRecord>>();
+        let placed = placed.get(&source.name).copied().unwrap_or(false);
+        let stream = SourceStream {
+            records: records.clone(),
+            placed,
+        };
+        inputs.insert(source.name.clone(), input);
+        streams.insert(source.name.clone(), records);
+        sources.insert(source.name.clone(), stream);
+    }
+    (inputs, streams, sources)
 }
 
 /// Watches progress at the streams nothing else in the graph reads: a stream read by another

@@ -106,6 +106,14 @@ impl DeadLetterCounts {
             .map(|reason| (reason, self.get(reason)))
     }
 
+    /// Every reason's count as a JSON object by the reason's name: what run summaries and
+    /// `pipectl status` show.
+    pub fn by_name(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.all()
+            .map(|(reason, count)| (reason.name().to_string(), count.into()))
+            .collect()
+    }
+
     /// Messages refused in all.
     pub fn total(&self) -> u64 {
         self.all().map(|(_, count)| count).sum()
