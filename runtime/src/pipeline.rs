@@ -169,6 +169,9 @@ fn run_worker(
         worker, plan, telemetry, &mut feeds, options, progress, failure,
     )?;
     let ending = feed_loop::run(worker, plan, feeds, graph, options, progress, failure);
+    if let Some(deploys) = options.deploys.as_ref().filter(|_| worker.index() == 0) {
+        deploys.close();
+    }
     if ending == Ending::Stopped {
         // Timely would run a dataflow whose inputs are gone to completion, closing every open
         // window with what it holds: partial windows a restart would then write again, whole.

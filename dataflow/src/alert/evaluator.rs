@@ -246,9 +246,8 @@ impl Evaluator {
                         .end_all(|group, change| emit(time, render(&removed, group, change, time)));
                 }
             }
-            if let Some(&moved) = self.moves.first()
-                && moved <= time
-            {
+            // Every move up to this time must have its state handed over.
+            if let Some(&moved) = self.moves.range(..=time).next_back() {
                 if handed.is_some_and(|handed| handed <= moved + 1) {
                     return Some(time);
                 }

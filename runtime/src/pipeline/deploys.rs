@@ -32,15 +32,25 @@ pub struct Deploy {
 #[derive(Default)]
 pub struct Deploys {
     queue: Mutex<Vec<Deploy>>,
+    /// Set once worker 0 stopped feeding: deploys are refused (their reply dropped).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Deploys {
-    /// Queues a deploy for worker 0.
+    /// Queues a deploy for worker 0; drops it (the caller hears the pipeline is stopping) once
+    /// worker 0 no longer takes any.
     pub fn submit(&self, deploy: Deploy) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(deploy);
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            queue.push(deploy);
+        }
+    }
+
+    /// Refuses the deploys waiting and every later one: the run is ending.
+    pub fn close(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        queue.clear();
     }
 
     fn take(&self) -> Vec<Deploy> {

@@ -49,10 +49,11 @@ impl Evaluator {
                 let (rule, places) = (Arc::clone(&rule), self.places.clone());
                 Box::new(move |group| places.worker_of(&rule, group))
             } else {
-                // From every worker to the owner.
+                // From every worker to the owner; this one no longer evaluates the rule.
                 if here == rule_owner {
                     continue;
                 }
+                self.clocks.remove(&rule.name);
                 Box::new(move |_| rule_owner)
             };
             for handoff in self.hand_over(&rule.name, &*destination) {
