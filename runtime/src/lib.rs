@@ -2,6 +2,7 @@
 //! to, the workers that run it, the terminal, and the `pipectl` binary.
 
 mod append;
+pub mod capacity;
 pub mod cli;
 pub mod control;
 pub mod loadgen;

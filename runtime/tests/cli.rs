@@ -398,3 +398,45 @@ fn every_rule_in_pipelines_has_tests_and_they_pass() {
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     }
 }
+
+#[test]
+fn capacity_plans_thirteen_months_with_both_models() {
+    let output = pipectl(&[
+        "capacity",
+        &pipeline("metrics.pipe"),
+        "--servers",
+        "100000",
+        "--metrics-per-server",
+        "50",
+        "--growth",
+        "15%/month",
+        "--months",
+        "12",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let months = report["months"].as_array().unwrap();
+    assert_eq!(months.len(), 13);
+    assert_eq!(months[0]["reference"]["monthly_usd"], 18_800);
+    assert_eq!(months[12]["reference"]["samples_per_second"], 1_783_416);
+    assert_eq!(months[12]["measured"]["samples_per_second"], 1_783_416);
+    assert!(months[0]["measured"]["postgres"]["nodes"].as_u64() > Some(0));
+    let csv = pipectl(&[
+        "capacity",
+        &pipeline("metrics.pipe"),
+        "--servers",
+        "1000",
+        "--metrics-per-server",
+        "50",
+        "--interval",
+        "0s",
+        "--csv",
+    ]);
+    assert!(!csv.status.success());
+    assert!(
+        text(&csv.stderr).contains("not a duration"),
+        "{}",
+        text(&csv.stderr)
+    );
+}

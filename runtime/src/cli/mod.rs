@@ -1,6 +1,7 @@
 //! The `pipectl` command line: what operators type, and what they read back.
 
 mod bench;
+mod capacity;
 mod deploy;
 mod fmt;
 mod import;
@@ -226,6 +227,43 @@ enum Command {
         #[arg(long)]
         token_file: Option<PathBuf>,
     },
+    /// Plan a fleet month by month from what pipe measured, beside the reference design's
+    /// planner: samples/s, storage per tier, pipeline machines, Kafka, PostgreSQL and
+    /// ClickHouse nodes, and monthly cost.
+    Capacity {
+        /// The `.pipe` file: its tiers, retention and rollups.
+        file: PathBuf,
+        /// Servers now.
+        #[arg(long)]
+        servers: f64,
+        /// Metrics (series) per server.
+        #[arg(long)]
+        metrics_per_server: f64,
+        /// How often each series reports.
+        #[arg(long, default_value = "15s", value_parser = parse_duration)]
+        interval: u64,
+        /// Growth per month, such as `15%/month`.
+        #[arg(long, default_value = "0%", value_parser = crate::capacity::parse_growth, allow_hyphen_values = true)]
+        growth: f64,
+        /// Months ahead.
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        /// The share of every machine left free at peak, such as `50%`.
+        #[arg(long, default_value = "50%", value_parser = crate::capacity::parse_growth)]
+        headroom: f64,
+        /// A figures file (default: the committed `capacity-figures.toml`).
+        #[arg(long)]
+        figures: Option<PathBuf>,
+        /// A machine catalogue (default: the committed `machines.toml`).
+        #[arg(long)]
+        machines: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV, one line per month.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Show a running pipeline's version, event time, sources, sinks and alerts.
     Status {
         /// The control API of the running pipeline.
@@ -348,6 +386,41 @@ pub fn main() -> ExitCode {
             json,
             token_file,
         } => remote(to, token_file.as_deref()).is_some_and(|remote| deploy::status(&remote, json)),
+        Command::Capacity {
+            file,
+            servers,
+            metrics_per_server,
+            interval,
+            growth,
+            months,
+            headroom,
+            figures,
+            machines,
+            json,
+            csv,
+        } => {
+            let fleet = crate::capacity::Fleet {
+                servers,
+                metrics_per_server,
+                interval_seconds: interval as f64 / 1000.0,
+                growth,
+                months,
+                headroom,
+            };
+            let output = match (json, csv) {
+                (true, _) => capacity::Output::Json,
+                (_, true) => capacity::Output::Csv,
+                _ => capacity::Output::Table,
+            };
+            capacity::run(
+                &file,
+                &fleet,
+                figures.as_ref(),
+                machines.as_ref(),
+                output,
+                style,
+            )
+        }
         Command::Rollback { to, token_file } => {
             remote(to, token_file.as_deref()).is_some_and(|remote| deploy::rollback(&remote))
         }
