@@ -401,6 +401,8 @@ fn every_rule_in_pipelines_has_tests_and_they_pass() {
 
 #[test]
 fn capacity_plans_thirteen_months_with_both_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("plan.svg");
     let output = pipectl(&[
         "capacity",
         &pipeline("metrics.pipe"),
@@ -413,6 +415,8 @@ fn capacity_plans_thirteen_months_with_both_models() {
         "--months",
         "12",
         "--json",
+        "--chart",
+        chart.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -422,6 +426,15 @@ fn capacity_plans_thirteen_months_with_both_models() {
     assert_eq!(months[12]["reference"]["samples_per_second"], 1_783_416);
     assert_eq!(months[12]["measured"]["samples_per_second"], 1_783_416);
     assert!(months[0]["measured"]["postgres"]["nodes"].as_u64() > Some(0));
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    // Both plans on each of the two charts (nodes, cost).
+    assert_eq!(
+        svg.matches("reference design&apos;s planner").count(),
+        2,
+        "{svg}"
+    );
+    assert_eq!(svg.matches("measured (pipe&apos;s figures)").count(), 2);
     let csv = pipectl(&[
         "capacity",
         &pipeline("metrics.pipe"),

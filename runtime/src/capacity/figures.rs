@@ -147,6 +147,38 @@ pub fn figures(text: &str, name: &str) -> anyhow::Result<Figures> {
     Ok(figures)
 }
 
+/// Figures with those of the user's own runs: a figures file replaces them whole; the JSON that
+/// `pipectl bench --json` prints replaces the pipeline's, that of `pipectl bench storage
+/// --json` the bytes per row of both stores.
+pub fn with_runs(mut figures: Figures, text: &str, name: &str) -> anyhow::Result<Figures> {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+        return self::figures(text, name);
+    };
+    let number = |value: &serde_json::Value| value.as_f64().filter(|n| n.is_finite() && *n > 0.0);
+    if let Some(rate) = number(&json["samples_per_second_per_worker"]) {
+        figures.pipeline.samples_per_second_per_core = rate;
+        if let (Some(rss), Some(series)) =
+            (number(&json["peak_rss_bytes"]), number(&json["series"]))
+        {
+            figures.pipeline.resident_bytes_per_series = rss / series;
+        }
+    } else if let Some(raw) = number(&json["raw_bytes_per_row"]) {
+        figures.postgres.bytes_per_row = raw;
+        if let Some(minute) = number(&json["rollups"]["bytes_per_row"]) {
+            figures.clickhouse.bytes_per_window = minute;
+        }
+        if let Some(hour) = number(&json["rollups"]["hourly_bytes_per_row"]) {
+            figures.clickhouse.bytes_per_cascade_window = hour;
+        }
+    } else {
+        bail!(
+            "`{name}` is neither a figures file nor what `pipectl bench --json` or `pipectl bench storage --json` prints"
+        );
+    }
+    figures.machine = format!("{}; with {name}", figures.machine);
+    Ok(figures)
+}
+
 /// Reads a machine catalogue.
 pub fn machines(text: &str, name: &str) -> anyhow::Result<Machines> {
     let machines: Machines =

@@ -2,6 +2,7 @@
 //! pipeline an operator wrote ([`measured`]), beside the reference design's planner
 //! ([`reference`]) so that the difference shows.
 
+pub mod chart;
 pub mod figures;
 pub mod measured;
 pub mod reference;
@@ -307,5 +308,34 @@ mod tests {
         );
         assert_eq!(parse_growth("15%/month"), Ok(0.15));
         assert!(parse_growth("fast").is_err());
+    }
+
+    #[test]
+    fn the_json_of_a_users_own_benches_replaces_what_they_measured() {
+        let defaults = figures::figures(DEFAULT_FIGURES, "default").unwrap();
+        let bench = r#"{"samples_per_second_per_worker": 2000000.0, "peak_rss_bytes": 500000000, "series": 100000}"#;
+        let figures = figures::with_runs(defaults.clone(), bench, "bench.json").unwrap();
+        assert_eq!(figures.pipeline.samples_per_second_per_core, 2e6);
+        assert_eq!(figures.pipeline.resident_bytes_per_series, 5000.0);
+        assert_eq!(
+            figures.postgres.bytes_per_row,
+            defaults.postgres.bytes_per_row
+        );
+        let storage = r#"{"raw_bytes_per_row": 40.0, "rollups": {"bytes_per_row": 20.0, "hourly_bytes_per_row": 300.0}}"#;
+        let figures = figures::with_runs(figures, storage, "storage.json").unwrap();
+        assert_eq!(
+            (
+                figures.postgres.bytes_per_row,
+                figures.clickhouse.bytes_per_window,
+                figures.clickhouse.bytes_per_cascade_window
+            ),
+            (40.0, 20.0, 300.0)
+        );
+        assert!(figures.machine.ends_with("with storage.json"));
+        let error = figures::with_runs(defaults, r#"{"sent": 1}"#, "loadgen.json").unwrap_err();
+        assert!(
+            error.to_string().contains("neither a figures file"),
+            "{error}"
+        );
     }
 }

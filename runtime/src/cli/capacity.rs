@@ -24,9 +24,10 @@ pub enum Output {
 pub fn run(
     path: &Path,
     fleet: &Fleet,
-    figures_file: Option<&PathBuf>,
+    figures_files: &[PathBuf],
     machines_file: Option<&PathBuf>,
     output: Output,
+    chart: Option<&Path>,
     style: Style,
 ) -> bool {
     let Some(pipeline) = report::plan(path, style) else {
@@ -44,8 +45,11 @@ pub fn run(
         }
     };
     let planned = (|| -> anyhow::Result<Report> {
-        let (text, name) = read(figures_file, DEFAULT_FIGURES)?;
-        let figures = figures::figures(&text, &name)?;
+        let mut figures = figures::figures(DEFAULT_FIGURES, "the default figures")?;
+        for file in figures_files {
+            let (text, name) = read(Some(file), "")?;
+            figures = figures::with_runs(figures, &text, &name)?;
+        }
         let (text, name) = read(machines_file, DEFAULT_MACHINES)?;
         let machines = figures::machines(&text, &name)?;
         plan(&pipeline, fleet, &figures, &machines)
@@ -57,6 +61,13 @@ pub fn run(
             return false;
         }
     };
+    if let Some(chart) = chart {
+        if let Err(error) = crate::capacity::chart::draw(&report, chart) {
+            eprintln!("error: {error:#}");
+            return false;
+        }
+        eprintln!("wrote {}", chart.display());
+    }
     match output {
         Output::Json => println!(
             "{}",

@@ -251,9 +251,11 @@ enum Command {
         /// The share of every machine left free at peak, such as `50%`.
         #[arg(long, default_value = "50%", value_parser = crate::capacity::parse_growth)]
         headroom: f64,
-        /// A figures file (default: the committed `capacity-figures.toml`).
-        #[arg(long)]
-        figures: Option<PathBuf>,
+        /// Your own figures, in order: a figures file (as the committed
+        /// `capacity-figures.toml`), or the JSON of `pipectl bench --json` or `pipectl bench
+        /// storage --json`, each replacing what it measured.
+        #[arg(long, num_args = 1..)]
+        figures: Vec<PathBuf>,
         /// A machine catalogue (default: the committed `machines.toml`).
         #[arg(long)]
         machines: Option<PathBuf>,
@@ -263,6 +265,9 @@ enum Command {
         /// Print CSV, one line per month.
         #[arg(long)]
         csv: bool,
+        /// Draw nodes and cost per month, both plans, into this SVG file.
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
     },
     /// Show a running pipeline's version, event time, sources, sinks and alerts.
     Status {
@@ -398,6 +403,7 @@ pub fn main() -> ExitCode {
             machines,
             json,
             csv,
+            chart,
         } => {
             let fleet = crate::capacity::Fleet {
                 servers,
@@ -415,9 +421,10 @@ pub fn main() -> ExitCode {
             capacity::run(
                 &file,
                 &fleet,
-                figures.as_ref(),
+                &figures,
                 machines.as_ref(),
                 output,
+                chart.as_deref(),
                 style,
             )
         }
