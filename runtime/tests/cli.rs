@@ -426,6 +426,20 @@ fn capacity_plans_thirteen_months_with_both_models() {
     assert_eq!(months[12]["reference"]["samples_per_second"], 1_783_416);
     assert_eq!(months[12]["measured"]["samples_per_second"], 1_783_416);
     assert!(months[0]["measured"]["postgres"]["nodes"].as_u64() > Some(0));
+    let reference = pipectl(&[
+        "capacity",
+        &pipeline("metrics.pipe"),
+        "--servers",
+        "100000",
+        "--metrics-per-server",
+        "50",
+        "--model",
+        "reference",
+        "--json",
+    ]);
+    let reference: serde_json::Value = serde_json::from_slice(&reference.stdout).unwrap();
+    assert!(reference["months"][0].get("measured").is_none());
+    assert_eq!(reference["months"][0]["reference"]["clickhouse_nodes"], 7);
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert!(svg.starts_with("<svg"), "{svg}");
     // Both plans on each of the two charts (nodes, cost).

@@ -27,6 +27,7 @@ pub fn run(
     figures_files: &[PathBuf],
     machines_file: Option<&PathBuf>,
     output: Output,
+    model: Model,
     chart: Option<&Path>,
     style: Style,
 ) -> bool {
@@ -69,80 +70,186 @@ pub fn run(
         eprintln!("wrote {}", chart.display());
     }
     match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string(&report).expect("a report serialises")
-        ),
-        Output::Csv => print!("{}", csv(&report)),
-        Output::Table => print!("{}", table(&report)),
+        Output::Json => println!("{}", json(&report, model)),
+        Output::Csv => print!("{}", csv(&report, model)),
+        Output::Table => print!("{}", table(&report, model)),
     }
     true
 }
 
-const CSV_HEADER: &str = "month,servers,samples_per_second,raw_gb_per_day,raw_stored_gb,rollup_stored_gb,pipeline_nodes,kafka_partitions,kafka_nodes,postgres_nodes,clickhouse_nodes,monthly_usd,reference_kafka_nodes,reference_timescale_nodes,reference_clickhouse_nodes,reference_monthly_usd,difference_usd";
+/// Which plans to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// Both, side by side, with the difference.
+    Both,
+    /// The reference design's planner only.
+    Reference,
+    /// pipe's measured plan only.
+    Measured,
+}
 
-fn csv(report: &Report) -> String {
-    let mut text = format!("{CSV_HEADER}\n");
+impl Model {
+    fn measured(self) -> bool {
+        self != Model::Reference
+    }
+
+    fn reference(self) -> bool {
+        self != Model::Measured
+    }
+}
+
+/// The months as JSON, with only the plans `model` asks for.
+fn json(report: &Report, model: Model) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).expect("a report serialises");
+    for month in value["months"].as_array_mut().into_iter().flatten() {
+        if let Some(month) = month.as_object_mut() {
+            if !model.measured() {
+                month.remove("measured");
+            }
+            if !model.reference() {
+                month.remove("reference");
+            }
+            if model != Model::Both {
+                month.remove("difference_usd");
+            }
+        }
+    }
+    value
+}
+
+fn csv(report: &Report, model: Model) -> String {
+    let mut header = vec!["month", "servers", "samples_per_second"];
+    if model.measured() {
+        header.extend([
+            "raw_gb_per_day",
+            "raw_stored_gb",
+            "rollup_stored_gb",
+            "pipeline_nodes",
+            "kafka_partitions",
+            "kafka_nodes",
+            "postgres_nodes",
+            "clickhouse_nodes",
+            "monthly_usd",
+        ]);
+    }
+    if model.reference() {
+        header.extend([
+            "reference_raw_gb_per_day",
+            "reference_kafka_nodes",
+            "reference_timescale_nodes",
+            "reference_clickhouse_nodes",
+            "reference_monthly_usd",
+        ]);
+    }
+    if model == Model::Both {
+        header.push("difference_usd");
+    }
+    let mut text = header.join(",") + "\n";
     for month in &report.months {
         let (m, r) = (&month.measured, &month.reference);
-        text.push_str(&format!(
-            "{},{},{},{:.2},{:.1},{:.1},{},{},{},{},{},{:.0},{},{},{},{},{:.0}\n",
-            month.month,
-            m.servers,
-            m.samples_per_second,
-            m.raw_gb_per_day,
-            m.raw_stored_gb,
-            m.rollup_stored_gb,
-            m.pipeline.nodes,
-            m.kafka_partitions,
-            m.kafka.nodes,
-            m.postgres.nodes,
-            m.clickhouse.nodes,
-            m.monthly_usd,
-            r.kafka_nodes,
-            r.timescale_nodes,
-            r.clickhouse_nodes,
-            r.monthly_usd,
-            month.difference_usd
-        ));
+        let mut fields = vec![
+            month.month.to_string(),
+            r.servers.to_string(),
+            r.samples_per_second.to_string(),
+        ];
+        if model.measured() {
+            fields.extend([
+                format!("{:.2}", m.raw_gb_per_day),
+                format!("{:.1}", m.raw_stored_gb),
+                format!("{:.1}", m.rollup_stored_gb),
+                m.pipeline.nodes.to_string(),
+                m.kafka_partitions.to_string(),
+                m.kafka.nodes.to_string(),
+                m.postgres.nodes.to_string(),
+                m.clickhouse.nodes.to_string(),
+                format!("{:.0}", m.monthly_usd),
+            ]);
+        }
+        if model.reference() {
+            fields.extend([
+                format!("{:.2}", r.raw_gb_per_day),
+                r.kafka_nodes.to_string(),
+                r.timescale_nodes.to_string(),
+                r.clickhouse_nodes.to_string(),
+                r.monthly_usd.to_string(),
+            ]);
+        }
+        if model == Model::Both {
+            fields.push(format!("{:.0}", month.difference_usd));
+        }
+        text.push_str(&(fields.join(",") + "\n"));
     }
     text
 }
 
-fn table(report: &Report) -> String {
-    let mut text = format!(
-        "measured: figures from {}; {} machines at {:.0}% headroom\nreference: the reference design's planner (200 B/sample; Kafka 150 K/s, TimescaleDB 200 K/s, ClickHouse 50 K/s per node)\n\n",
-        report.figures_from,
-        report.machines.pipeline.name,
-        report.fleet.headroom * 100.0
-    );
-    text.push_str(&format!(
-        "{:>5} {:>9} {:>11} {:>9} | {:>4} {:>5} {:>3} {:>3} {:>9} | {:>5} {:>3} {:>3} {:>9} | {:>10}\n",
-        "month", "servers", "samples/s", "raw GB/d", "pipe", "kafka", "pg", "ch", "$/month", "kafka", "ts", "ch", "$/month", "difference"
-    ));
-    text.push_str(&format!(
-        "{:>37} | {:>31} | {:>25} |\n",
-        "", "measured", "reference"
-    ));
+fn table(report: &Report, model: Model) -> String {
+    let mut text = String::new();
+    if model.measured() {
+        text.push_str(&format!(
+            "measured: figures from {}; {} machines at {:.0}% headroom\n",
+            report.figures_from,
+            report.machines.pipeline.name,
+            report.fleet.headroom * 100.0
+        ));
+    }
+    if model.reference() {
+        text.push_str("reference: the reference design's planner (200 B/sample; Kafka 150 K/s, TimescaleDB 200 K/s, ClickHouse 50 K/s per node)\n");
+    }
+    text.push('\n');
+    let mut head = format!("{:>5} {:>9} {:>11}", "month", "servers", "samples/s");
+    let mut over = format!("{:>27}", "");
+    if model.measured() {
+        head.push_str(&format!(
+            " | {:>9} {:>4} {:>5} {:>3} {:>3} {:>9}",
+            "raw GB/d", "pipe", "kafka", "pg", "ch", "$/month"
+        ));
+        over.push_str(&format!(" | {:>41}", "measured"));
+    }
+    if model.reference() {
+        head.push_str(&format!(
+            " | {:>9} {:>5} {:>3} {:>3} {:>9}",
+            "raw GB/d", "kafka", "ts", "ch", "$/month"
+        ));
+        over.push_str(&format!(" | {:>35}", "reference"));
+    }
+    if model == Model::Both {
+        head.push_str(&format!(" | {:>10}", "difference"));
+        over.push_str(" |");
+    }
+    text.push_str(&format!("{head}\n{over}\n"));
     for month in &report.months {
         let (m, r) = (&month.measured, &month.reference);
-        text.push_str(&format!(
-            "{:>5} {:>9} {:>11} {:>9.1} | {:>4} {:>5} {:>3} {:>3} {:>9} | {:>5} {:>3} {:>3} {:>9} | {:>10}\n",
+        let mut line = format!(
+            "{:>5} {:>9} {:>11}",
             month.month,
-            thousands(m.servers),
-            thousands(m.samples_per_second),
-            m.raw_gb_per_day,
-            m.pipeline.nodes,
-            m.kafka.nodes,
-            m.postgres.nodes,
-            m.clickhouse.nodes,
-            thousands(m.monthly_usd.round() as u64),
-            r.kafka_nodes,
-            r.timescale_nodes,
-            r.clickhouse_nodes,
-            thousands(r.monthly_usd),
-            signed(month.difference_usd),
-        ));
+            thousands(r.servers),
+            thousands(r.samples_per_second)
+        );
+        if model.measured() {
+            line.push_str(&format!(
+                " | {:>9.1} {:>4} {:>5} {:>3} {:>3} {:>9}",
+                m.raw_gb_per_day,
+                m.pipeline.nodes,
+                m.kafka.nodes,
+                m.postgres.nodes,
+                m.clickhouse.nodes,
+                thousands(m.monthly_usd.round() as u64)
+            ));
+        }
+        if model.reference() {
+            line.push_str(&format!(
+                " | {:>9.1} {:>5} {:>3} {:>3} {:>9}",
+                r.raw_gb_per_day,
+                r.kafka_nodes,
+                r.timescale_nodes,
+                r.clickhouse_nodes,
+                thousands(r.monthly_usd)
+            ));
+        }
+        if model == Model::Both {
+            line.push_str(&format!(" | {:>10}", signed(month.difference_usd)));
+        }
+        text.push_str(&(line + "\n"));
     }
     text
 }

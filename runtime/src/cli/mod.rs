@@ -265,6 +265,10 @@ enum Command {
         /// Print CSV, one line per month.
         #[arg(long)]
         csv: bool,
+        /// `both` side by side (the default), `reference` (the reference design's planner,
+        /// exactly) or `measured`.
+        #[arg(long, value_enum, default_value_t = CapacityModel::Both)]
+        model: CapacityModel,
         /// Draw nodes and cost per month, both plans, into this SVG file.
         #[arg(long, value_name = "FILE")]
         chart: Option<PathBuf>,
@@ -349,6 +353,17 @@ pub enum ImportCommand {
     },
 }
 
+/// Which plans `pipectl capacity` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CapacityModel {
+    /// Both, side by side, with the difference.
+    Both,
+    /// The reference design's planner, exactly.
+    Reference,
+    /// From pipe's measured figures.
+    Measured,
+}
+
 /// How `pipectl plan` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
@@ -403,6 +418,7 @@ pub fn main() -> ExitCode {
             machines,
             json,
             csv,
+            model,
             chart,
         } => {
             let fleet = crate::capacity::Fleet {
@@ -424,6 +440,11 @@ pub fn main() -> ExitCode {
                 &figures,
                 machines.as_ref(),
                 output,
+                match model {
+                    CapacityModel::Both => capacity::Model::Both,
+                    CapacityModel::Reference => capacity::Model::Reference,
+                    CapacityModel::Measured => capacity::Model::Measured,
+                },
                 chart.as_deref(),
                 style,
             )
