@@ -20,15 +20,24 @@ pub enum Output {
     Csv,
 }
 
+/// What to print, and where to draw.
+#[derive(Debug, Clone)]
+pub struct Printing {
+    /// Table, JSON or CSV.
+    pub output: Output,
+    /// Which plans.
+    pub model: Model,
+    /// An SVG file to draw both plans into.
+    pub chart: Option<PathBuf>,
+}
+
 /// Plans the pipeline of `path`; false when an input is invalid.
 pub fn run(
     path: &Path,
     fleet: &Fleet,
     figures_files: &[PathBuf],
     machines_file: Option<&PathBuf>,
-    output: Output,
-    model: Model,
-    chart: Option<&Path>,
+    printing: &Printing,
     style: Style,
 ) -> bool {
     let Some(pipeline) = report::plan(path, style) else {
@@ -62,6 +71,12 @@ pub fn run(
             return false;
         }
     };
+    let Printing {
+        output,
+        model,
+        chart,
+    } = printing;
+    let (output, model) = (*output, *model);
     if let Some(chart) = chart {
         if let Err(error) = crate::capacity::chart::draw(&report, chart) {
             eprintln!("error: {error:#}");

@@ -434,20 +434,16 @@ pub fn main() -> ExitCode {
                 (_, true) => capacity::Output::Csv,
                 _ => capacity::Output::Table,
             };
-            capacity::run(
-                &file,
-                &fleet,
-                &figures,
-                machines.as_ref(),
+            let printing = capacity::Printing {
                 output,
-                match model {
+                model: match model {
                     CapacityModel::Both => capacity::Model::Both,
                     CapacityModel::Reference => capacity::Model::Reference,
                     CapacityModel::Measured => capacity::Model::Measured,
                 },
-                chart.as_deref(),
-                style,
-            )
+                chart,
+            };
+            capacity::run(&file, &fleet, &figures, machines.as_ref(), &printing, style)
         }
         Command::Rollback { to, token_file } => {
             remote(to, token_file.as_deref()).is_some_and(|remote| deploy::rollback(&remote))
