@@ -156,11 +156,13 @@ pub fn build_addition(
     // would hold its first time for ever.
     start.send(started);
     drop(start);
+    // An input whose source has ended is dropped here, closed: nothing more comes.
     for (name, mut input) in inputs {
-        if let Some(feed) = feeds.iter_mut().find(|feed| feed.name == name) {
-            if let Some(main) = feed.input.as_ref() {
-                input.advance_to(*main.time());
-            }
+        let Some(feed) = feeds.iter_mut().find(|feed| feed.name == name) else {
+            continue;
+        };
+        if let Some(main) = feed.input.as_ref() {
+            input.advance_to(*main.time());
             feed.source.announce_again();
             feed.additions.push(input);
         }
