@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -24,7 +23,7 @@ use pipe_runtime::sinks::json::Json;
 use pipe_runtime::sources::generator::{Generator, Share};
 use pipe_runtime::sources::{Poll, Source};
 use pipe_runtime::time::now_millis;
-use support::{Running, wait_for};
+use support::{Running, free_port, wait_for};
 
 const HISTORY_MS: u64 = 180_000;
 const TOKEN: &str = "deploy-test-token";
@@ -58,14 +57,6 @@ fn compile(text: &str) -> Plan {
     compiled
         .plan
         .unwrap_or_else(|| panic!("{:?}", compiled.diagnostics))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn pipectl(dir: &Path, args: &[&str], token: Option<&str>) -> Output {

@@ -3,11 +3,10 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::Running;
+use support::{Running, free_port};
 
 const PIPELINE: &str = r#"
 source metrics from generator { hosts = 60, metrics = 12, interval = 15s, pace = max, seed = 7 }
@@ -70,14 +69,6 @@ fn outputs(dir: &Path) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

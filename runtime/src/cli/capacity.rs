@@ -43,25 +43,24 @@ pub fn run(
     let Some(pipeline) = report::plan(path, style) else {
         return false;
     };
-    let read = |file: Option<&PathBuf>, default: &str| -> anyhow::Result<(String, String)> {
-        match file {
-            Some(file) => Ok((
-                std::fs::read_to_string(file).map_err(|error| {
-                    anyhow::anyhow!("cannot read `{}`: {error}", file.display())
-                })?,
-                file.display().to_string(),
-            )),
-            None => Ok((default.to_string(), "the default".to_string())),
-        }
+    let read = |file: &PathBuf| -> anyhow::Result<(String, String)> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|error| anyhow::anyhow!("cannot read `{}`: {error}", file.display()))?;
+        Ok((text, file.display().to_string()))
     };
     let planned = (|| -> anyhow::Result<Report> {
         let mut figures = figures::figures(DEFAULT_FIGURES, "the default figures")?;
         for file in figures_files {
-            let (text, name) = read(Some(file), "")?;
+            let (text, name) = read(file)?;
             figures = figures::with_runs(figures, &text, &name)?;
         }
-        let (text, name) = read(machines_file, DEFAULT_MACHINES)?;
-        let machines = figures::machines(&text, &name)?;
+        let machines = match machines_file {
+            Some(file) => {
+                let (text, name) = read(file)?;
+                figures::machines(&text, &name)?
+            }
+            None => figures::machines(DEFAULT_MACHINES, "the default machines")?,
+        };
         plan(&pipeline, fleet, &figures, &machines)
     })();
     let report = match planned {

@@ -58,3 +58,12 @@ pub fn wait_for(limit: std::time::Duration, what: &str, mut ready: impl FnMut() 
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// A port free now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
