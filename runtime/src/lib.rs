@@ -13,3 +13,4 @@ pub mod sources;
 pub mod status;
 pub mod storage_bench;
 pub mod time;
+pub mod usage;

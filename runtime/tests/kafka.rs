@@ -86,10 +86,22 @@ sink c to file {{ from = m5, path = "out/m5.jsonl" }}
     );
     let span = loadgen_span(called, 600_000);
     let until = span.end - 60_000;
-    let good: Vec<_> = read_topic(&topic)
+    let messages = read_topic(&topic);
+    let good: Vec<_> = messages
         .iter()
         .filter_map(|message| reference_sample(&message.payload, span.clone()))
         .collect();
+    // What loadgen says a message costs, against the messages read back: key and payload
+    // before compression, and less on the wire (lz4).
+    let bytes: usize = messages.iter().map(|m| m.key.len() + m.payload.len()).sum();
+    let read_per_message = bytes as f64 / messages.len() as f64;
+    let said = sent["message_bytes_per_message"].as_f64().unwrap();
+    assert!(
+        (said / read_per_message - 1.0).abs() < 0.01,
+        "{said} bytes per message said, {read_per_message} read"
+    );
+    let wire = sent["wire_bytes_per_message"].as_f64().unwrap();
+    assert!(wire > 0.0 && wire < said, "{sent}");
     let (sent_count, bad) = (
         sent["sent"].as_u64().unwrap(),
         sent["bad"].as_u64().unwrap(),

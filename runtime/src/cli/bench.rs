@@ -114,7 +114,7 @@ pub fn bench(path: &Path, args: BenchArgs, style: Style) -> bool {
         ended - started,
         first,
         last,
-        peak_rss_bytes(),
+        crate::usage::peak_resident_bytes(),
         std::mem::take(&mut *recorded.lock().unwrap_or_else(|p| p.into_inner())),
     );
     if args.json {
@@ -228,14 +228,6 @@ impl Report {
             "transitions": self.end.transitions,
         })
     }
-}
-
-/// The process's peak resident memory, from `/proc/self/status` (Linux).
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kilobytes * 1024)
 }
 
 /// Runs the storage bench and prints its figures; false when it could not run.

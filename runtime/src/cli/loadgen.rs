@@ -89,7 +89,8 @@ fn totals_text(options: &Options, totals: &Totals) -> String {
          \x20 sent        {} messages ({} bad) in {:.1} s\n\
          \x20 errors      {} ({:.2}%)\n\
          \x20 ack latency mean {:.1} ms, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms\n\
-         \x20 throughput  peak {} msg/s, mean {} msg/s\n",
+         \x20 throughput  peak {} msg/s, mean {} msg/s\n\
+         \x20 size        {:.1} bytes per message sent ({:.1} before compression)\n",
         options.topic,
         options.brokers,
         thousands(s.sent),
@@ -103,6 +104,8 @@ fn totals_text(options: &Options, totals: &Totals) -> String {
         latency.p99,
         thousands(totals.peak_per_second),
         thousands(totals.mean_per_second() as u64),
+        totals.wire_bytes_per_message,
+        totals.message_bytes_per_message,
     );
     if let Some(error) = &totals.first_error {
         text.push_str(&format!("  first error {error}\n"));
@@ -134,6 +137,8 @@ fn totals_json(options: &Options, totals: &Totals) -> serde_json::Value {
         },
         "peak_per_second": totals.peak_per_second,
         "mean_per_second": totals.mean_per_second(),
+        "wire_bytes_per_message": totals.wire_bytes_per_message,
+        "message_bytes_per_message": totals.message_bytes_per_message,
         "first_error": totals.first_error,
     })
 }

@@ -140,6 +140,9 @@ enum Command {
         /// The seed of the simulated values.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The producer's `compression.type`: what the totals' bytes per message measure.
+        #[arg(long, default_value = "lz4", value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+        compression: String,
         /// Print the totals as one JSON object.
         #[arg(long)]
         json: bool,
@@ -536,6 +539,7 @@ pub fn main() -> ExitCode {
             bad_fraction,
             max_series,
             seed,
+            compression,
             json,
         } => {
             init_logging();
@@ -553,6 +557,7 @@ pub fn main() -> ExitCode {
                 rate,
                 bad_fraction: bad_fraction.clamp(0.0, 1.0),
                 max_series,
+                compression,
             };
             loadgen::run(&options, json)
         }

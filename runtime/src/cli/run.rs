@@ -155,6 +155,8 @@ fn summary(
         "transitions": figures.transitions,
         "dead_letters": progress.sources.dead_letters.total(),
         "dead_letters_by_reason": dead_letters,
+        "cpu_seconds": crate::usage::cpu_seconds(),
+        "peak_rss_bytes": crate::usage::peak_resident_bytes(),
     })
 }
 

@@ -239,18 +239,10 @@ impl Metrics {
                 .get_or_create(&vec![("sink", name.to_string())])
                 .set(1);
         }
-        self.resident.set(resident_bytes() as i64);
+        self.resident.set(crate::usage::resident_bytes() as i64);
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);
         text
     }
-}
-
-/// The process's resident memory, from /proc (0 where there is none).
-fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
 }

@@ -16,6 +16,7 @@ use hdrhistogram::Histogram;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::sources::decode::Reason;
@@ -53,6 +54,8 @@ pub struct Options {
     pub bad_fraction: f64,
     /// The pipeline's `max_series`, to send new series beyond it as bad messages.
     pub max_series: Option<u64>,
+    /// The producer's `compression.type`.
+    pub compression: String,
 }
 
 /// Figures so far.
@@ -81,7 +84,23 @@ struct Deliveries {
     first_error: Mutex<Option<String>>,
     latency_us: Mutex<Option<Histogram<u64>>>,
     per_second: Mutex<Vec<u64>>,
+    sizes: Mutex<Sizes>,
 }
+
+/// What librdkafka's statistics say the producer sent: bytes on the wire (compressed batches
+/// and request framing, as a broker stores them, less its own framing), message bytes before
+/// compression, messages, and how many statistics reports came so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sizes {
+    wire_bytes: i64,
+    message_bytes: i64,
+    messages: i64,
+    reports: u64,
+}
+
+/// How often librdkafka reports its statistics; the run waits for one more after the last
+/// acknowledgement, so that the sizes cover every message.
+const STATISTICS_EVERY: Duration = Duration::from_millis(500);
 
 /// A message's opaque: when it was handed over (microseconds after the start) in the low bits,
 /// and for a bad one, its reason's place in [`Reason::ALL`] plus one in the top byte.
@@ -90,6 +109,16 @@ const REASON_SHIFT: u32 = 56;
 impl ClientContext for Deliveries {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
         Logged.log(level, facility, message);
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let mut sizes = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
+        *sizes = Sizes {
+            wire_bytes: statistics.tx_bytes,
+            message_bytes: statistics.txmsg_bytes,
+            messages: statistics.txmsgs,
+            reports: sizes.reports + 1,
+        };
     }
 }
 
@@ -145,6 +174,10 @@ pub struct Totals {
     pub first_error: Option<String>,
     /// Bad messages acknowledged, by reason.
     pub bad_by_reason: Vec<(Reason, u64)>,
+    /// Bytes per message as the producer sent them: compressed batches with their framing.
+    pub wire_bytes_per_message: f64,
+    /// Bytes per message before compression: key and payload.
+    pub message_bytes_per_message: f64,
 }
 
 /// Acknowledgement latency, in milliseconds.
@@ -205,12 +238,16 @@ pub fn run(options: &Options, mut progress: impl FnMut(Snapshot)) -> anyhow::Res
     config::ensure_topic(&client, &options.topic, options.partitions)?;
     let config = client.config(&[
         ("enable.idempotence", "true"),
-        ("compression.type", "lz4"),
+        ("compression.type", &options.compression),
         ("linger.ms", "5"),
         ("batch.num.messages", "10000"),
         ("batch.size", "1000000"),
         ("queue.buffering.max.messages", "1000000"),
         ("message.max.bytes", "4000000"),
+        (
+            "statistics.interval.ms",
+            &STATISTICS_EVERY.as_millis().to_string(),
+        ),
     ]);
     let start = Instant::now();
     let context = Deliveries {
@@ -292,6 +329,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(Snapshot)) -> anyhow::Res
     figures(&mut snapshot);
     progress(snapshot);
     let context = producer.context();
+    let sizes = final_sizes(context);
     let latency_ms = context
         .latency_us
         .lock()
@@ -329,7 +367,20 @@ pub fn run(options: &Options, mut progress: impl FnMut(Snapshot)) -> anyhow::Res
         peak_per_second,
         first_error,
         bad_by_reason,
+        wire_bytes_per_message: sizes.wire_bytes as f64 / sizes.messages.max(1) as f64,
+        message_bytes_per_message: sizes.message_bytes as f64 / sizes.messages.max(1) as f64,
     })
+}
+
+/// The statistics of the first report after every message was acknowledged.
+fn final_sizes(context: &Deliveries) -> Sizes {
+    let sizes = || *context.sizes.lock().unwrap_or_else(|p| p.into_inner());
+    let reports = sizes().reports;
+    let waited = Instant::now();
+    while sizes().reports == reports && waited.elapsed() < STATISTICS_EVERY * 4 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sizes()
 }
 
 /// Waits until message number `produced` (at event time `ts`) is due.

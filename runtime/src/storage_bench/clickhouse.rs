@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::data::DataSet;
 use super::postgres::Throughput;
+use super::server_cpu::{self, ServerCpu};
 use super::{Timings, drain, progress};
 use crate::sinks::clickhouse::BATCH_ROWS;
 use crate::sinks::clickhouse::writer::{ClickHouse, Target};
@@ -46,7 +47,8 @@ pub async fn run(
     host: &str,
     runs: usize,
 ) -> anyhow::Result<Rollups> {
-    let insert = load(minutes, set, 1, writers)?;
+    let cpu = ServerCpu::start(server_cpu::CLICKHOUSE);
+    let insert = load(minutes, set, 1, writers)?.with_server_cpu(cpu);
     load(hours, set, 60, writers)?;
     let client = minutes.client(Compression::None);
     for target in [minutes, hours] {

@@ -9,6 +9,7 @@
 mod clickhouse;
 mod data;
 mod postgres;
+mod server_cpu;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use crate::sinks::timescale::writer::Target as RawTarget;
 use crate::time::now_millis;
 use data::DataSet;
 use postgres::Throughput;
+use server_cpu::ServerCpu;
 
 /// What to measure, and how much.
 #[derive(Debug, Clone)]
@@ -233,7 +235,8 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
             set.series(),
             options.hours
         );
-        let raw_load = postgres::load(&raw, &set, options.writers)?;
+        let cpu = ServerCpu::start(server_cpu::POSTGRES);
+        let raw_load = postgres::load(&raw, &set, options.writers)?.with_server_cpu(cpu);
         client
             .batch_execute(&format!(
                 "VACUUM ANALYZE {}, {}",
@@ -344,10 +347,11 @@ impl Report {
             self.sink_over_psql_copy * 100.0
         ));
         out.push_str(&format!(
-            "  load of {} rows: {:.0} rows/s with {} writers; {:.1} bytes per row on disk with indexes\n\nqueries (mean / p95 of {} runs)\n",
+            "  load of {} rows: {:.0} rows/s with {} writers{}; {:.1} bytes per row on disk with indexes\n\nqueries (mean / p95 of {} runs)\n",
             self.raw_load.rows,
             self.raw_load.rows_per_second,
             self.raw_load.writers,
+            per_server_core(&self.raw_load),
             self.raw_bytes_per_row,
             self.raw_queries.one_series_last_hour.runs
         ));
@@ -376,9 +380,21 @@ impl Report {
         }
         let r = &self.rollups;
         out.push_str(&format!(
-            "\nrollups (ClickHouse)\n  {} 1-minute windows: {:.0} windows/s with {} writers; {:.1} bytes per window on disk ({:.1} per 1-hour window)\n",
-            r.rows, r.insert.rows_per_second, r.insert.writers, r.bytes_per_row, r.hourly_bytes_per_row
+            "\nrollups (ClickHouse)\n  {} 1-minute windows: {:.0} windows/s with {} writers{}; {:.1} bytes per window on disk ({:.1} per 1-hour window)\n",
+            r.rows,
+            r.insert.rows_per_second,
+            r.insert.writers,
+            per_server_core(&r.insert),
+            r.bytes_per_row,
+            r.hourly_bytes_per_row
         ));
         out
     }
+}
+
+/// How many rows a CPU-second of the server took, when its CPU time was measured.
+fn per_server_core(run: &Throughput) -> String {
+    run.rows_per_server_cpu_second
+        .map(|rows| format!(", {rows:.0} per CPU-second of the server"))
+        .unwrap_or_default()
 }

@@ -11,6 +11,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::data::DataSet;
+use super::server_cpu::ServerCpu;
 use super::{Timings, drain, progress};
 use crate::sinks::store::Batches;
 use crate::sinks::timescale::schema::{COLUMNS, LABEL_COLUMNS};
@@ -37,6 +38,10 @@ pub struct Throughput {
     pub seconds: f64,
     /// Rows per second.
     pub rows_per_second: f64,
+    /// CPU seconds the server spent on them, when it runs on this machine.
+    pub server_cpu_seconds: Option<f64>,
+    /// Rows per CPU-second of the server: rows per second one of its cores takes.
+    pub rows_per_server_cpu_second: Option<f64>,
 }
 
 impl Throughput {
@@ -54,7 +59,19 @@ impl Throughput {
             rows,
             seconds: took.as_secs_f64(),
             rows_per_second: rows as f64 / took.as_secs_f64(),
+            server_cpu_seconds: None,
+            rows_per_server_cpu_second: None,
         }
+    }
+
+    /// With what the server spent on the rows, measured from `cpu`'s start.
+    pub(super) fn with_server_cpu(mut self, cpu: Option<ServerCpu>) -> Self {
+        self.server_cpu_seconds = cpu.and_then(|cpu| cpu.seconds());
+        self.rows_per_server_cpu_second = self
+            .server_cpu_seconds
+            .filter(|seconds| *seconds > 0.0)
+            .map(|seconds| self.rows as f64 / seconds);
+        self
     }
 }
 

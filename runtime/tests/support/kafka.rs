@@ -84,6 +84,8 @@ pub fn loadgen(topic: &str, args: &[&str]) -> serde_json::Value {
 
 /// A message read back.
 pub struct Read {
+    /// Its key.
+    pub key: Vec<u8>,
     /// Its payload.
     pub payload: Vec<u8>,
     /// Its headers, by name.
@@ -133,6 +135,7 @@ pub fn read_topic(topic: &str) -> Vec<Read> {
                     })
                     .unwrap_or_default();
                 read.push(Read {
+                    key: message.key().unwrap_or_default().to_vec(),
                     payload: message.payload().unwrap_or_default().to_vec(),
                     headers,
                 });
