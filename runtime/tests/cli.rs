@@ -449,6 +449,20 @@ fn capacity_plans_thirteen_months_with_both_models() {
         "{svg}"
     );
     assert_eq!(svg.matches("measured (pipe&apos;s figures)").count(), 2);
+    // The four lines (nodes and cost of both plans), each through the 13 months.
+    let lines = svg
+        .split("<polyline")
+        .skip(1)
+        .filter_map(|line| line.split("points=\"").nth(1)?.split('"').next())
+        .filter(|points| {
+            points
+                .split_whitespace()
+                .filter(|p| p.contains(','))
+                .count()
+                == 13
+        })
+        .count();
+    assert_eq!(lines, 4, "{svg}");
     let csv = pipectl(&[
         "capacity",
         &pipeline("metrics.pipe"),

@@ -6,6 +6,7 @@ use anyhow::anyhow;
 use plotters::prelude::*;
 
 use super::Report;
+use crate::status::thousands;
 
 /// A line of a chart: (month, value) points.
 type Line = Vec<(u32, f64)>;
@@ -29,9 +30,10 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         (m.reference.kafka_nodes + m.reference.timescale_nodes + m.reference.clickhouse_nodes)
             as f64
     };
-    let series: [(&str, Line, Line); 2] = [
+    let series: [(&str, &str, Line, Line); 2] = [
         (
             "Nodes (pipeline, Kafka, PostgreSQL, ClickHouse)",
+            "",
             report.months.iter().map(|m| (m.month, nodes(m))).collect(),
             report
                 .months
@@ -41,6 +43,7 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         ),
         (
             "Cost, dollars a month",
+            "$",
             report
                 .months
                 .iter()
@@ -53,7 +56,7 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
                 .collect(),
         ),
     ];
-    for (area, (title, measured, reference)) in [top, bottom].iter().zip(series) {
+    for (area, (title, unit, measured, reference)) in [top, bottom].iter().zip(series) {
         let highest = measured
             .iter()
             .chain(&reference)
@@ -69,6 +72,7 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         chart
             .configure_mesh()
             .x_desc("month")
+            .y_label_formatter(&|y| format!("{unit}{}", thousands(y.round() as u64)))
             .draw()
             .map_err(|e| failed(&e))?;
         chart

@@ -148,35 +148,117 @@ pub fn figures(text: &str, name: &str) -> anyhow::Result<Figures> {
 }
 
 /// Figures with those of the user's own runs: a figures file replaces them whole; the JSON that
-/// `pipectl bench --json` prints replaces the pipeline's, that of `pipectl bench storage
-/// --json` the bytes per row of both stores.
+/// a run or a bench prints replaces what that run measured (see [`Run::of`]).
 pub fn with_runs(mut figures: Figures, text: &str, name: &str) -> anyhow::Result<Figures> {
     let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
         return self::figures(text, name);
     };
-    let number = |value: &serde_json::Value| value.as_f64().filter(|n| n.is_finite() && *n > 0.0);
-    if let Some(rate) = number(&json["samples_per_second_per_worker"]) {
-        figures.pipeline.samples_per_second_per_core = rate;
-        if let (Some(rss), Some(series)) =
-            (number(&json["peak_rss_bytes"]), number(&json["series"]))
-        {
-            figures.pipeline.resident_bytes_per_series = rss / series;
-        }
-    } else if let Some(raw) = number(&json["raw_bytes_per_row"]) {
-        figures.postgres.bytes_per_row = raw;
-        if let Some(minute) = number(&json["rollups"]["bytes_per_row"]) {
-            figures.clickhouse.bytes_per_window = minute;
-        }
-        if let Some(hour) = number(&json["rollups"]["hourly_bytes_per_row"]) {
-            figures.clickhouse.bytes_per_cascade_window = hour;
-        }
-    } else {
+    let number = |key: &str| {
+        json.pointer(key)
+            .and_then(serde_json::Value::as_f64)
+            .filter(|n| n.is_finite() && *n > 0.0)
+    };
+    let per_series = || Some(number("/peak_rss_bytes")? / number("/series")?);
+    let Some(run) = Run::of(&json) else {
         bail!(
-            "`{name}` is neither a figures file nor what `pipectl bench --json` or `pipectl bench storage --json` prints"
+            "`{name}` is neither a figures file nor the JSON of `pipectl run`, `pipectl bench`, `pipectl bench storage`, `pipectl loadgen` or `scripts/bench-kafka`"
         );
+    };
+    let pipeline = &mut figures.pipeline;
+    let kafka = &mut figures.kafka;
+    let set = |figure: &mut f64, value: Option<f64>| {
+        if let Some(value) = value {
+            *figure = value;
+        }
+    };
+    match run {
+        Run::Bench => {
+            set(
+                &mut pipeline.samples_per_second_per_core,
+                number("/samples_per_second_per_worker"),
+            );
+            set(&mut pipeline.resident_bytes_per_series, per_series());
+        }
+        Run::Pipeline => {
+            let per_cpu_second = number("/samples")
+                .zip(number("/cpu_seconds"))
+                .map(|(samples, cpu)| samples / cpu);
+            set(&mut pipeline.samples_per_second_per_core, per_cpu_second);
+            set(&mut pipeline.resident_bytes_per_series, per_series());
+        }
+        Run::BenchKafka => {
+            set(
+                &mut pipeline.samples_per_second_per_core,
+                number("/pipeline_samples_per_cpu_second"),
+            );
+            set(&mut pipeline.resident_bytes_per_series, per_series());
+            set(
+                &mut kafka.bytes_per_message,
+                number("/wire_bytes_per_message"),
+            );
+            set(
+                &mut kafka.messages_per_second_per_core,
+                number("/broker_messages_per_cpu_second"),
+            );
+        }
+        Run::Loadgen => set(
+            &mut kafka.bytes_per_message,
+            number("/wire_bytes_per_message"),
+        ),
+        Run::Storage => {
+            let postgres = &mut figures.postgres;
+            set(&mut postgres.bytes_per_row, number("/raw_bytes_per_row"));
+            set(
+                &mut postgres.rows_per_second_per_core,
+                number("/raw_load/rows_per_server_cpu_second"),
+            );
+            let clickhouse = &mut figures.clickhouse;
+            set(
+                &mut clickhouse.bytes_per_window,
+                number("/rollups/bytes_per_row"),
+            );
+            set(
+                &mut clickhouse.bytes_per_cascade_window,
+                number("/rollups/hourly_bytes_per_row"),
+            );
+            set(
+                &mut clickhouse.rows_per_second_per_core,
+                number("/rollups/insert/rows_per_server_cpu_second"),
+            );
+        }
     }
     figures.machine = format!("{}; with {name}", figures.machine);
     Ok(figures)
+}
+
+/// Which run printed a JSON object, known by a key only it prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// `pipectl bench --json`: the engine alone, per worker.
+    Bench,
+    /// `pipectl run --json`: a pipeline on its own input, CPU time and memory included.
+    Pipeline,
+    /// `scripts/bench-kafka`: broker, loadgen and pipeline together.
+    BenchKafka,
+    /// `pipectl loadgen --json`: what a message costs on the wire.
+    Loadgen,
+    /// `pipectl bench storage --json`: bytes per row on disk.
+    Storage,
+}
+
+impl Run {
+    fn of(json: &serde_json::Value) -> Option<Run> {
+        let has = |key: &str| !json[key].is_null();
+        [
+            ("samples_per_second_per_worker", Run::Bench),
+            ("broker_messages_per_cpu_second", Run::BenchKafka),
+            ("cpu_seconds", Run::Pipeline),
+            ("wire_bytes_per_message", Run::Loadgen),
+            ("raw_bytes_per_row", Run::Storage),
+        ]
+        .into_iter()
+        .find_map(|(key, run)| has(key).then_some(run))
+    }
 }
 
 /// Reads a machine catalogue.

@@ -6,6 +6,7 @@ use pipe_dsl::Plan;
 use pipe_dsl::plan::SinkConnector;
 use serde::Serialize;
 
+use super::Fleet;
 use super::figures::{Figures, Machine, Machines};
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -88,6 +89,8 @@ pub struct MeasuredMonth {
     pub raw_stored_gb: f64,
     /// Rollup tiers held at their retention, GiB.
     pub rollup_stored_gb: f64,
+    /// The topic held at Kafka's retention, every replica, GiB.
+    pub kafka_stored_gb: f64,
     /// Pipeline cores and memory (GiB) at the headroom asked for.
     pub pipeline_cores: f64,
     /// Pipeline memory, GiB, at the headroom asked for.
@@ -106,20 +109,18 @@ pub struct MeasuredMonth {
     pub monthly_usd: f64,
 }
 
-/// The measured plan for `servers` servers of `metrics` series each every `interval_seconds`,
-/// leaving `headroom` (0.5: half) of every machine free.
+/// The measured plan for `servers` servers of `fleet`, leaving its headroom of every machine
+/// free.
 pub fn month(
     tiers: &Tiers,
     figures: &Figures,
     machines: &Machines,
+    fleet: &Fleet,
     servers: f64,
-    metrics: f64,
-    interval_seconds: f64,
-    headroom: f64,
 ) -> MeasuredMonth {
-    let usable = 1.0 - headroom;
-    let series = servers * metrics;
-    let rate = series / interval_seconds;
+    let usable = 1.0 - fleet.headroom;
+    let series = servers * fleet.metrics_per_server;
+    let rate = series / fleet.interval_seconds;
     let raw_gb_per_day = if tiers.raw_days.is_some() {
         rate * DAY_SECONDS * figures.postgres.bytes_per_row / GIB
     } else {
@@ -147,14 +148,17 @@ pub fn month(
         pipeline_memory_gb,
         0.0,
     );
-    let kafka_cores = rate / figures.kafka.messages_per_second_per_core / usable
-        * figures.kafka.replication as f64;
+    let replication = figures.kafka.replication as f64;
+    let kafka_cores = rate / figures.kafka.messages_per_second_per_core / usable * replication;
+    let kafka_stored_gb =
+        rate * figures.kafka.bytes_per_message * fleet.kafka_retention_hours * 3600.0 * replication
+            / GIB;
     let kafka = sized(
         &machines.kafka,
         figures.kafka.replication,
         kafka_cores,
         0.0,
-        0.0,
+        kafka_stored_gb / usable,
     );
     let postgres = if tiers.raw_days.is_some() {
         let cores = rate / figures.postgres.rows_per_second_per_core / usable;
@@ -190,6 +194,7 @@ pub fn month(
         raw_gb_per_day,
         raw_stored_gb,
         rollup_stored_gb,
+        kafka_stored_gb,
         pipeline_cores,
         pipeline_memory_gb,
         kafka_partitions: (pipeline.nodes as f64 * machines.pipeline.cores) as u64,

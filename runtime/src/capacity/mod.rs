@@ -30,6 +30,9 @@ pub struct Fleet {
     pub months: u32,
     /// The share of every machine left free at peak: 0.5 for half.
     pub headroom: f64,
+    /// Hours the metrics topic keeps its messages: how long an outage of the pipeline it can
+    /// absorb and replay.
+    pub kafka_retention_hours: f64,
 }
 
 impl Fleet {
@@ -51,6 +54,11 @@ impl Fleet {
         }
         if !(0.0..1.0).contains(&self.headroom) {
             bail!("--headroom must be at least 0% and below 100%");
+        }
+        if self.kafka_retention_hours.is_nan() || self.kafka_retention_hours <= 0.0 {
+            bail!(
+                "--kafka-retention must be above 0: the pipeline reads the topic after it is written"
+            );
         }
         Ok(())
     }
@@ -100,15 +108,8 @@ pub fn plan(
     let tiers = Tiers::of(plan);
     let months = (0..=fleet.months)
         .map(|month| {
-            let measured = measured::month(
-                &tiers,
-                figures,
-                machines,
-                fleet.servers_in(month),
-                fleet.metrics_per_server,
-                fleet.interval_seconds,
-                fleet.headroom,
-            );
+            let measured =
+                measured::month(&tiers, figures, machines, fleet, fleet.servers_in(month));
             let reference = reference::month(
                 fleet.servers,
                 fleet.metrics_per_server,
@@ -171,6 +172,7 @@ mod tests {
             growth: 0.15,
             months: 12,
             headroom: 0.5,
+            kafka_retention_hours: 24.0,
         }
     }
 
@@ -263,6 +265,40 @@ mod tests {
     }
 
     #[test]
+    fn kafka_holds_the_topic_for_its_retention_on_every_replica() {
+        let plan = production();
+        let day = report(&plan, &fleet(100_000.0));
+        let week = report(
+            &plan,
+            &Fleet {
+                kafka_retention_hours: 168.0,
+                ..fleet(100_000.0)
+            },
+        );
+        let figures = figures::figures(DEFAULT_FIGURES, "default").unwrap();
+        let (a, b) = (&day.months[0].measured, &week.months[0].measured);
+        let by_hand = 100_000.0 * 50.0 / 15.0
+            * figures.kafka.bytes_per_message
+            * 86_400.0
+            * figures.kafka.replication as f64
+            / (1u64 << 30) as f64;
+        assert!((a.kafka_stored_gb / by_hand - 1.0).abs() < 1e-9);
+        assert!((b.kafka_stored_gb / a.kafka_stored_gb - 7.0).abs() < 1e-9);
+        assert_eq!(b.kafka.bound_by, "disk");
+        assert!(
+            b.kafka.nodes > a.kafka.nodes,
+            "{:?} → {:?}",
+            a.kafka,
+            b.kafka
+        );
+        let mut zero = fleet(1.0);
+        zero.kafka_retention_hours = 0.0;
+        let machines = figures::machines(DEFAULT_MACHINES, "default").unwrap();
+        let error = super::plan(&plan, &zero, &figures, &machines).unwrap_err();
+        assert!(error.to_string().contains("--kafka-retention"), "{error}");
+    }
+
+    #[test]
     fn a_pipeline_without_a_raw_tier_plans_no_postgres() {
         let text = include_str!("../../../pipelines/metrics.pipe");
         let start = text.find("sink hot to timescale").unwrap();
@@ -321,18 +357,46 @@ mod tests {
             figures.postgres.bytes_per_row,
             defaults.postgres.bytes_per_row
         );
-        let storage = r#"{"raw_bytes_per_row": 40.0, "rollups": {"bytes_per_row": 20.0, "hourly_bytes_per_row": 300.0}}"#;
+        let storage = r#"{"raw_bytes_per_row": 40.0, "raw_load": {"rows_per_server_cpu_second": 120000.0},
+            "rollups": {"bytes_per_row": 20.0, "hourly_bytes_per_row": 300.0, "insert": {"rows_per_server_cpu_second": 400000.0}}}"#;
         let figures = figures::with_runs(figures, storage, "storage.json").unwrap();
         assert_eq!(
             (
                 figures.postgres.bytes_per_row,
+                figures.postgres.rows_per_second_per_core,
                 figures.clickhouse.bytes_per_window,
-                figures.clickhouse.bytes_per_cascade_window
+                figures.clickhouse.bytes_per_cascade_window,
+                figures.clickhouse.rows_per_second_per_core
             ),
-            (40.0, 20.0, 300.0)
+            (40.0, 120_000.0, 20.0, 300.0, 400_000.0)
         );
         assert!(figures.machine.ends_with("with storage.json"));
-        let error = figures::with_runs(defaults, r#"{"sent": 1}"#, "loadgen.json").unwrap_err();
+        let run = r#"{"samples": 3000000, "cpu_seconds": 10.0, "series": 1000, "peak_rss_bytes": 4000000}"#;
+        let figures = figures::with_runs(figures, run, "run.json").unwrap();
+        assert_eq!(
+            (
+                figures.pipeline.samples_per_second_per_core,
+                figures.pipeline.resident_bytes_per_series
+            ),
+            (300_000.0, 4_000.0)
+        );
+        let loadgen = r#"{"sent": 10, "wire_bytes_per_message": 60.5, "mean_per_second": 9.0}"#;
+        let figures = figures::with_runs(figures, loadgen, "loadgen.json").unwrap();
+        assert_eq!(figures.kafka.bytes_per_message, 60.5);
+        assert_eq!(figures.pipeline.samples_per_second_per_core, 300_000.0);
+        let kafka = r#"{"pipeline_samples_per_cpu_second": 500000, "series": 100000, "peak_rss_bytes": 200000000,
+            "wire_bytes_per_message": 58.1, "broker_messages_per_cpu_second": 310000}"#;
+        let figures = figures::with_runs(figures, kafka, "kafka.json").unwrap();
+        assert_eq!(
+            (
+                figures.pipeline.samples_per_second_per_core,
+                figures.pipeline.resident_bytes_per_series,
+                figures.kafka.bytes_per_message,
+                figures.kafka.messages_per_second_per_core
+            ),
+            (500_000.0, 2_000.0, 58.1, 310_000.0)
+        );
+        let error = figures::with_runs(defaults, r#"{"sent": 1}"#, "other.json").unwrap_err();
         assert!(
             error.to_string().contains("neither a figures file"),
             "{error}"

@@ -6,7 +6,8 @@ use pipe_dsl::diagnostics::Style;
 
 use super::report;
 use crate::capacity::figures::{self, DEFAULT_FIGURES, DEFAULT_MACHINES};
-use crate::capacity::{Fleet, Report, plan};
+use crate::capacity::measured::Role;
+use crate::capacity::{Fleet, Month, Report, plan};
 use crate::status::thousands;
 
 /// How to print the plan.
@@ -138,6 +139,9 @@ fn csv(report: &Report, model: Model) -> String {
             "raw_gb_per_day",
             "raw_stored_gb",
             "rollup_stored_gb",
+            "kafka_stored_gb",
+            "pipeline_cores",
+            "pipeline_memory_gb",
             "pipeline_nodes",
             "kafka_partitions",
             "kafka_nodes",
@@ -171,6 +175,9 @@ fn csv(report: &Report, model: Model) -> String {
                 format!("{:.2}", m.raw_gb_per_day),
                 format!("{:.1}", m.raw_stored_gb),
                 format!("{:.1}", m.rollup_stored_gb),
+                format!("{:.1}", m.kafka_stored_gb),
+                format!("{:.2}", m.pipeline_cores),
+                format!("{:.1}", m.pipeline_memory_gb),
                 m.pipeline.nodes.to_string(),
                 m.kafka_partitions.to_string(),
                 m.kafka.nodes.to_string(),
@@ -199,11 +206,17 @@ fn csv(report: &Report, model: Model) -> String {
 fn table(report: &Report, model: Model) -> String {
     let mut text = String::new();
     if model.measured() {
+        let machines = &report.machines;
         text.push_str(&format!(
-            "measured: figures from {}; {} machines at {:.0}% headroom\n",
+            "measured: figures from {}; {:.0}% headroom; Kafka keeps {}\n\
+             \x20 machines: pipeline {}, kafka {}, postgres {}, clickhouse {}\n",
             report.figures_from,
-            report.machines.pipeline.name,
-            report.fleet.headroom * 100.0
+            report.fleet.headroom * 100.0,
+            hours(report.fleet.kafka_retention_hours),
+            machines.pipeline.name,
+            machines.kafka.name,
+            machines.postgres.name,
+            machines.clickhouse.name,
         ));
     }
     if model.reference() {
@@ -265,7 +278,70 @@ fn table(report: &Report, model: Model) -> String {
         }
         text.push_str(&(line + "\n"));
     }
+    if model.measured() {
+        let months = &report.months;
+        for month in [months.first(), months.last()].into_iter().flatten() {
+            text.push_str(&bounds(month));
+        }
+    }
     text
+}
+
+/// What decided each role's nodes in `month`, and what it holds.
+fn bounds(month: &Month) -> String {
+    let m = &month.measured;
+    let role = |name: &str, role: &Role, what: String| {
+        format!(
+            "  {name:<10} {:>4} nodes, by {:<10} {what}\n",
+            role.nodes, role.bound_by
+        )
+    };
+    [
+        format!("\nmonth {}, measured:\n", month.month),
+        role(
+            "pipeline",
+            &m.pipeline,
+            format!(
+                "{:.1} cores, {:.1} GiB with headroom",
+                m.pipeline_cores, m.pipeline_memory_gb
+            ),
+        ),
+        role(
+            "kafka",
+            &m.kafka,
+            format!(
+                "{} partitions, {} GiB held (every replica)",
+                m.kafka_partitions,
+                thousands(m.kafka_stored_gb.round() as u64)
+            ),
+        ),
+        role(
+            "postgres",
+            &m.postgres,
+            format!(
+                "{} GiB of raw rows held",
+                thousands(m.raw_stored_gb.round() as u64)
+            ),
+        ),
+        role(
+            "clickhouse",
+            &m.clickhouse,
+            format!(
+                "{} GiB of windows held",
+                thousands(m.rollup_stored_gb.round() as u64)
+            ),
+        ),
+    ]
+    .concat()
+}
+
+/// `24h`, or `7d` for whole days.
+fn hours(hours: f64) -> String {
+    if hours >= 24.0 && hours % 24.0 == 0.0 {
+        format!("{}d", hours / 24.0)
+    } else {
+        format!("{hours}h")
+    }
 }
 
 fn signed(usd: f64) -> String {

@@ -254,9 +254,14 @@ enum Command {
         /// The share of every machine left free at peak, such as `50%`.
         #[arg(long, default_value = "50%", value_parser = crate::capacity::parse_growth)]
         headroom: f64,
+        /// How long the metrics topic keeps messages (Kafka's `retention.ms`): the longest
+        /// outage of the pipeline it can replay. Kafka's own default is 7 days (`168h`).
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        kafka_retention: u64,
         /// Your own figures, in order: a figures file (as the committed
-        /// `capacity-figures.toml`), or the JSON of `pipectl bench --json` or `pipectl bench
-        /// storage --json`, each replacing what it measured.
+        /// `capacity-figures.toml`), or the JSON that `pipectl run --json`, `pipectl bench
+        /// --json`, `pipectl bench storage --json`, `pipectl loadgen --json` or
+        /// `scripts/bench-kafka` print, each replacing what it measured.
         #[arg(long, num_args = 1..)]
         figures: Vec<PathBuf>,
         /// A machine catalogue (default: the committed `machines.toml`).
@@ -417,6 +422,7 @@ pub fn main() -> ExitCode {
             growth,
             months,
             headroom,
+            kafka_retention,
             figures,
             machines,
             json,
@@ -431,6 +437,7 @@ pub fn main() -> ExitCode {
                 growth,
                 months,
                 headroom,
+                kafka_retention_hours: kafka_retention as f64 / 3_600_000.0,
             };
             let output = match (json, csv) {
                 (true, _) => capacity::Output::Json,
