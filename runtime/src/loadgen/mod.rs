@@ -87,8 +87,8 @@ struct Deliveries {
     sizes: Mutex<Sizes>,
 }
 
-/// What librdkafka's statistics say the producer sent: bytes on the wire (compressed batches
-/// and request framing, as a broker stores them, less its own framing), message bytes before
+/// What librdkafka's statistics say the producer sent: bytes to the brokers (compressed batches
+/// in the requests that carry them: about what a broker stores), message bytes before
 /// compression, messages, and how many statistics reports came so far.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sizes {
