@@ -403,21 +403,23 @@ fn every_rule_in_pipelines_has_tests_and_they_pass() {
 fn capacity_plans_thirteen_months_with_both_models() {
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("plan.svg");
-    let output = pipectl(&[
-        "capacity",
-        &pipeline("metrics.pipe"),
-        "--servers",
+    let metrics = pipeline("metrics.pipe");
+    let capacity = |servers: &str, more: &[&str]| {
+        let fleet = ["capacity", &metrics, "--servers", servers];
+        pipectl(&[&fleet[..], &["--metrics-per-server", "50"], more].concat())
+    };
+    let output = capacity(
         "100000",
-        "--metrics-per-server",
-        "50",
-        "--growth",
-        "15%/month",
-        "--months",
-        "12",
-        "--json",
-        "--chart",
-        chart.to_str().unwrap(),
-    ]);
+        &[
+            "--growth",
+            "15%/month",
+            "--months",
+            "12",
+            "--json",
+            "--chart",
+            chart.to_str().unwrap(),
+        ],
+    );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let months = report["months"].as_array().unwrap();
@@ -426,17 +428,7 @@ fn capacity_plans_thirteen_months_with_both_models() {
     assert_eq!(months[12]["reference"]["samples_per_second"], 1_783_416);
     assert_eq!(months[12]["measured"]["samples_per_second"], 1_783_416);
     assert!(months[0]["measured"]["postgres"]["nodes"].as_u64() > Some(0));
-    let reference = pipectl(&[
-        "capacity",
-        &pipeline("metrics.pipe"),
-        "--servers",
-        "100000",
-        "--metrics-per-server",
-        "50",
-        "--model",
-        "reference",
-        "--json",
-    ]);
+    let reference = capacity("100000", &["--model", "reference", "--json"]);
     let reference: serde_json::Value = serde_json::from_slice(&reference.stdout).unwrap();
     assert!(reference["months"][0].get("measured").is_none());
     assert_eq!(reference["months"][0]["reference"]["clickhouse_nodes"], 7);
@@ -463,17 +455,7 @@ fn capacity_plans_thirteen_months_with_both_models() {
         })
         .count();
     assert_eq!(lines, 4, "{svg}");
-    let csv = pipectl(&[
-        "capacity",
-        &pipeline("metrics.pipe"),
-        "--servers",
-        "1000",
-        "--metrics-per-server",
-        "50",
-        "--interval",
-        "0s",
-        "--csv",
-    ]);
+    let csv = capacity("1000", &["--interval", "0s", "--csv"]);
     assert!(!csv.status.success());
     assert!(
         text(&csv.stderr).contains("not a duration"),

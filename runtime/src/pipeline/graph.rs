@@ -56,7 +56,7 @@ pub fn build(
     let observing = index == 0;
     let (mut inputs, rules, additions, received, probe) =
         worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
-            let (inputs, streams, sources) = source_inputs(scope, plan, &placed);
+            let (inputs, sources) = source_inputs(scope, plan, &placed);
             let (rules, rules_stream) = scope.new_collection::<RuleRecord, isize>();
             let (additions, added) = scope.new_input::<Vec<String>>();
             let received = deploys::receive(added);
@@ -82,7 +82,7 @@ pub fn build(
                 health: &progress.sinks,
                 meters: &progress.sink_meters,
             };
-            for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
+            for acknowledged in sinks::attach(plan, &sources, &outputs, &context, failure)? {
                 acknowledged.probe_with(&probe);
             }
             Ok((inputs, rules, additions, received, probe))
@@ -127,7 +127,7 @@ pub fn build_addition(
         .collect();
     let (inputs, mut start, probe) =
         worker.dataflow::<u64, _, _>(|scope| -> anyhow::Result<_> {
-            let (inputs, streams, sources) = source_inputs(scope, plan, &placed);
+            let (inputs, sources) = source_inputs(scope, plan, &placed);
             let no_rules = Vec::<RuleUpdate>::new().to_stream(scope);
             let mut outputs = pipe_dataflow::build(plan, &sources, no_rules, &progress.additions)
                 .context("cannot build the deploy's dataflow")?;
@@ -147,7 +147,7 @@ pub fn build_addition(
                 health: &progress.sinks,
                 meters: &progress.sink_meters,
             };
-            for acknowledged in sinks::attach(plan, &streams, &outputs, &context, failure)? {
+            for acknowledged in sinks::attach(plan, &sources, &outputs, &context, failure)? {
                 acknowledged.probe_with(&probe);
             }
             Ok((inputs, start, probe))
@@ -170,11 +170,10 @@ pub fn build_addition(
     Ok(probe)
 }
 
-/// The streams of a dataflow's sources: an input for each source of the plan, its stream,
-/// and the stream as the plan's build takes it, placed as `placed` says.
+/// An input for each source of the plan, and its stream as the plan's build and the sinks
+/// take it, placed as `placed` says.
 type SourceInputs<'s> = (
     BTreeMap<String, SourceInput>,
-    BTreeMap<String, Stream<'s, u64, Vec<SourceRecord>>>,
     BTreeMap<String, SourceStream<'s>>,
 );
 
@@ -184,20 +183,14 @@ fn source_inputs<'s>(
     placed: &BTreeMap<String, bool>,
 ) -> SourceInputs<'s> {
     let mut inputs = BTreeMap::new();
-    let mut streams = BTreeMap::new();
     let mut sources = BTreeMap::new();
     for source in &plan.sources {
         let (input, records) = scope.new_input::<Vec<SourceRecord>>();
         let placed = placed.get(&source.name).copied().unwrap_or(false);
-        let stream = SourceStream {
-            records: records.clone(),
-            placed,
-        };
         inputs.insert(source.name.clone(), input);
-        streams.insert(source.name.clone(), records);
-        sources.insert(source.name.clone(), stream);
+        sources.insert(source.name.clone(), SourceStream { records, placed });
     }
-    (inputs, streams, sources)
+    (inputs, sources)
 }
 
 /// Watches progress at the streams nothing else in the graph reads: a stream read by another

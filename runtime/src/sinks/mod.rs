@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use pipe_dataflow::alert::Transition;
 use pipe_dataflow::operators::WindowResult;
-use pipe_dataflow::{Outputs, SourceRecord};
+use pipe_dataflow::{Outputs, SourceRecord, SourceStream};
 use pipe_dsl::Plan;
 use pipe_dsl::plan::{ALERTS_STREAM, Rollup, SinkConnector};
 use timely::dataflow::Stream;
@@ -141,7 +141,7 @@ pub fn fail(failure: &Failure, message: String) {
 /// progress is its durable frontier.
 pub fn attach<'s>(
     plan: &Plan,
-    sources: &BTreeMap<String, Stream<'s, u64, Vec<SourceRecord>>>,
+    sources: &BTreeMap<String, SourceStream<'s>>,
     outputs: &Outputs<'s>,
     context: &SinkContext<'_>,
     failure: &Failure,
@@ -188,13 +188,13 @@ pub fn attach<'s>(
                     sink.write(time, &records)
                 },
             )
-        } else if let Some(records) = sources.get(&sink.from) {
+        } else if let Some(source) = sources.get(&sink.from) {
             let stream = sink.from.clone();
             let mut names = SeriesNames::default();
             // A restart sends samples again at new times: sinks of samples are idempotent
             // by series and time instead.
             run.attach(
-                records.clone(),
+                source.records.clone(),
                 order_source_records,
                 None,
                 move |sink, time, batch: Vec<SourceRecord>| {
