@@ -19,7 +19,7 @@ use pipe_dataflow::{Sample, SourceRecord};
 use pipe_dsl::Plan;
 use pipe_dsl::plan::SourceConnector;
 use pipe_runtime::sinks::Record;
-use pipe_runtime::sinks::json::Json;
+use pipe_runtime::sinks::json;
 use pipe_runtime::sources::generator::{Generator, Share};
 use pipe_runtime::sources::{Poll, Source};
 use pipe_runtime::time::now_millis;
@@ -302,7 +302,7 @@ fn deploys_change_a_running_cluster_exactly_as_the_harness_says() {
     let json_lines = |records: Vec<Record>| {
         let mut lines: Vec<String> = records
             .iter()
-            .map(|record| serde_json::to_string(&Json(record)).unwrap())
+            .map(|record| json::to_string(record).unwrap())
             .collect();
         lines.sort();
         lines

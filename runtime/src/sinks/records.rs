@@ -34,13 +34,15 @@ pub enum Record<'a> {
 }
 
 /// The aggregates of a closed window, in the rollup's order; `None` for an empty aggregate.
-pub fn aggregates(rollup: &Rollup, window: &WindowResult) -> Vec<(Aggregate, Option<f64>)> {
+pub fn aggregates<'w>(
+    rollup: &'w Rollup,
+    window: &'w WindowResult,
+) -> impl Iterator<Item = (Aggregate, Option<f64>)> + 'w {
     let size = window.end - window.start;
     rollup
         .aggregates
         .iter()
-        .map(|&aggregate| (aggregate, window.state.value(aggregate, size)))
-        .collect()
+        .map(move |&aggregate| (aggregate, window.state.value(aggregate, size)))
 }
 
 /// The labels of the series a sample sink has seen, from the `Series` records of its stream.

@@ -12,7 +12,7 @@ use pipe_dataflow::harness::{Script, run};
 use pipe_dataflow::series::Labels;
 use pipe_dsl::Plan;
 use pipe_runtime::sinks::Record;
-use pipe_runtime::sinks::json::Json;
+use pipe_runtime::sinks::json;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -207,9 +207,7 @@ pub fn harness_lines(
             let lines = windows
                 .iter()
                 .filter(|window| window.end <= until)
-                .map(|window| {
-                    serde_json::to_string(&Json(&Record::Window { rollup, window })).unwrap()
-                })
+                .map(|window| json::to_string(&Record::Window { rollup, window }).unwrap())
                 .collect();
             (name, lines)
         })

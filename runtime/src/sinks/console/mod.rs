@@ -71,7 +71,6 @@ impl Console {
             }
             Record::Window { rollup, window } => {
                 let values: Vec<String> = aggregates(rollup, window)
-                    .into_iter()
                     .map(|(aggregate, value)| {
                         format!(
                             "{aggregate}={}",

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::sinks::json::Json;
+use crate::sinks::json;
 use crate::sinks::records::Record;
 
 /// A JSON-lines file, opened on first write.
@@ -50,7 +50,7 @@ impl JsonLines {
         let mut line = Vec::with_capacity(256);
         for record in records {
             line.clear();
-            serde_json::to_writer(&mut line, &Json(record))?;
+            json::write(record, &mut line)?;
             line.push(b'\n');
             out.write_all(&line)?;
             self.bytes += line.len() as u64;

@@ -15,7 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::json::Json;
+use super::json;
 use super::{Record, Sink, SinkContext};
 use crate::sources::kafka::config::{KafkaClient, Logged};
 
@@ -107,8 +107,10 @@ fn key(record: &Record) -> String {
 impl Sink for KafkaSink {
     fn write(&mut self, time: u64, records: &[Record<'_>]) -> anyhow::Result<()> {
         *self.waiting().entry(time).or_default() += records.len();
+        let mut payload = Vec::with_capacity(256);
         for record in records {
-            let payload = serde_json::to_vec(&Json(record))?;
+            payload.clear();
+            json::write(record, &mut payload)?;
             let key = key(record);
             let mut message = BaseRecord::with_opaque_to(&self.topic, time as usize)
                 .payload(&payload)
