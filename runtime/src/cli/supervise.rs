@@ -203,14 +203,13 @@ fn combined(dir: &Path, processes: usize) -> serde_json::Value {
             "windows",
             "transitions",
             "dead_letters",
+            "peak_rss_bytes",
         ] {
             let sum = total[key].as_u64().unwrap_or(0) + summary[key].as_u64().unwrap_or(0);
             total[key] = sum.into();
         }
         let cpu = total["cpu_seconds"].as_f64().unwrap_or(0.0);
         total["cpu_seconds"] = (cpu + summary["cpu_seconds"].as_f64().unwrap_or(0.0)).into();
-        let rss = total["peak_rss_bytes"].as_u64().unwrap_or(0);
-        total["peak_rss_bytes"] = (rss + summary["peak_rss_bytes"].as_u64().unwrap_or(0)).into();
         if let Some(reasons) = summary["dead_letters_by_reason"].as_object() {
             for (reason, count) in reasons {
                 let sum = total["dead_letters_by_reason"][reason]
